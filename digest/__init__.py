@@ -1,0 +1,1 @@
+"""digest: feeds to a weekly email newsletter."""

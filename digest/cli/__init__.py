@@ -1,0 +1,78 @@
+"""The `digest` command line: thin click commands over the library; errors as one line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from digest.cli.admin import capture, db, demo, init, scheduler_command, status
+from digest.cli.app import App
+from digest.cli.content import collect_command, items, sources
+from digest.cli.issue import issue
+from digest.cli.people import subscribers
+from digest.errors import DigestError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="DIGEST_CONFIG",
+    help="Settings file (default: $DIGEST_CONFIG, else ./digest.toml, else built-in defaults).",
+)
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.version_option(package_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, debug: bool) -> None:
+    """digest: turns feeds into a weekly email newsletter and delivers it."""
+    ctx.obj = App(config)
+    ctx.meta["debug"] = debug
+
+
+for command in (
+    init,
+    demo,
+    db,
+    sources,
+    collect_command,
+    items,
+    issue,
+    subscribers,
+    status,
+    capture,
+    scheduler_command,
+):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: a DigestError becomes `digest: error: ...` on stderr and exit status 1."""
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    try:
+        cli.main(args=argv, prog_name="digest", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("digest: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except DigestError as e:
+        if debug:
+            raise
+        click.echo(f"digest: error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("digest: interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:
+        if debug:
+            raise
+        click.echo(
+            f"digest: internal error: {e.__class__.__name__}: {e} "
+            "(run again with --debug for the traceback)",
+            err=True,
+        )
+        sys.exit(70)

@@ -1,0 +1,202 @@
+"""Commands for setting up and running: init, demo, db, status, capture, scheduler."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from sqlalchemy import func, select
+
+from digest.cli.app import App, echo_json, pass_app
+from digest.cli.issue import progress_bar
+from digest.db.engine import current_revision, head_revision, upgrade
+from digest.db.schema import Issue, Item
+from digest.demo import run_demo
+from digest.errors import ConfigError
+from digest.send import ledger
+from digest.send.capture import CaptureServer
+from digest.settings import DEFAULT_CONFIG_NAME, starter_file
+from digest.sources import health, list_sources
+from subscribers.store import status_counts
+
+
+@click.command()
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG_NAME,
+    show_default=True,
+    help="Where to write it.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented starter settings file with a fresh secret key."""
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists (use --force to overwrite it)")
+    path.write_text(starter_file(), encoding="utf-8")
+    path.chmod(0o600)  # it holds the signing key
+    click.echo(f"wrote {path}: edit [newsletter] and [smtp], then run `digest db upgrade`")
+
+
+@click.command()
+@click.option(
+    "--workspace",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="digest-demo",
+    show_default=True,
+    help="Folder for the demo's database, settings, Maildir and preview.",
+)
+@click.option(
+    "--subscribers",
+    "count",
+    type=click.IntRange(1, 1_000_000),
+    default=5000,
+    show_default=True,
+    help="How many demo subscribers to send to.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@pass_app
+def demo(app: App, workspace: Path, count: int, as_json: bool) -> None:
+    """Run the whole weekly job on embedded defaults: no configuration, loopback only.
+
+    Serves sample feeds on 127.0.0.1, collects them, composes issue #1 from the MJML
+    templates, and sends it over SMTP to demo subscribers at example.com, captured by an
+    embedded SMTP server into a Maildir.
+    """
+
+    started = time.perf_counter()
+    with progress_bar(count, "sending", enabled=not as_json) as advance:
+        summary = run_demo(workspace, count, app.clock, advance)
+    if as_json:
+        echo_json(summary.as_dict())
+        return
+    items = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.items.items()))
+    click.echo(
+        f"\nDemo finished in {time.perf_counter() - started:.1f}s\n"
+        f"  collected      {items}\n"
+        f"  issue #{summary.issue_number}       {summary.issue_bytes:,} bytes of HTML\n"
+        f"  sent           {summary.accepted} of {summary.subscribers} messages accepted"
+        f" by the SMTP capture ({summary.failed} failed)\n"
+        f"  workspace      {summary.workspace}\n"
+        f"  preview        {summary.preview_html}\n"
+        f"  one message    {summary.sample_message}\n"
+        f"\nExplore it: digest --config {summary.settings_file} items list"
+    )
+
+
+@click.group("db")
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_app
+def db_upgrade(app: App) -> None:
+    """Apply pending schema migrations."""
+    from digest.db.engine import make_engine
+
+    engine = make_engine(app.settings.database_url)
+    before, after = upgrade(engine)
+    engine.dispose()
+    if before == after:
+        click.echo(f"database is up to date (revision {after})")
+    else:
+        click.echo(f"upgraded database from {before or 'empty'} to {after}")
+
+
+@db.command("current")
+@pass_app
+def db_current(app: App) -> None:
+    """Show the schema revision of the database and the one this version needs."""
+    from digest.db.engine import make_engine
+
+    engine = make_engine(app.settings.database_url)
+    click.echo(f"database: {current_revision(engine) or 'empty'}; needed: {head_revision()}")
+    engine.dispose()
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Sources, queue, subscribers and the latest issue at a glance."""
+    settings = app.settings
+    with app.db.session() as session:
+        queue = {
+            f"{kind}/{state}": int(n)
+            for kind, state, n in session.execute(
+                select(Item.kind, Item.state, func.count()).group_by(Item.kind, Item.state)
+            )
+        }
+        people = status_counts(session)
+        issue = session.scalars(select(Issue).order_by(Issue.number.desc())).first()
+        deliveries = ledger.counts(session, issue.id) if issue else {}
+    sources = list_sources(app.db)
+    healths = [health(s) for s in sources]
+    data = {
+        "settings": str(settings.source or "(built-in defaults)"),
+        "database": app.db.url,
+        "sources": {h: healths.count(h) for h in sorted(set(healths))},
+        "items": queue,
+        "subscribers": people,
+        "latest_issue": (
+            {
+                "number": issue.number,
+                "status": issue.status,
+                "subject": issue.subject,
+                "deliveries": deliveries,
+            }
+            if issue
+            else None
+        ),
+    }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"settings     {data['settings']}\ndatabase     {data['database']}")
+    click.echo(f"sources      {len(sources)} ({_pairs(data['sources'])})")
+    click.echo(f"items        {_pairs(queue) or 'none'}")
+    click.echo(f"subscribers  {_pairs(people) or 'none'}")
+    if issue:
+        click.echo(
+            f"latest issue #{issue.number} {issue.status}: {issue.subject}"
+            + (f"\n             deliveries: {_pairs(deliveries)}" if deliveries else "")
+        )
+    else:
+        click.echo("latest issue none yet")
+
+
+def _pairs(counts: object) -> str:
+    assert isinstance(counts, dict)
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+
+
+@click.command()
+@click.option("--port", type=int, default=8025, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--maildir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where messages go (default: DATA_DIR/maildir).",
+)
+@pass_app
+def capture(app: App, port: int, maildir: Path | None) -> None:
+    """Run the embedded SMTP capture server on 127.0.0.1 until Ctrl-C."""
+    folder = maildir or app.settings.data_dir / "maildir"
+    with CaptureServer(folder, port=port) as server:
+        click.echo(f"capturing SMTP on 127.0.0.1:{server.port} into {folder} (Ctrl-C stops)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo(f"\nstopped; {server.handler.received} message(s) captured")
+
+
+@click.command("scheduler")
+@pass_app
+def scheduler_command(app: App) -> None:
+    """Run the scheduler daemon: collect on schedule.collect_cron, and collect, compose and
+    send on schedule.send_cron."""
+    import scheduler
+
+    scheduler.run(app.settings)

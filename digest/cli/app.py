@@ -1,0 +1,48 @@
+"""What every command shares: settings read once, the database opened once, the clock."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digest.db.engine import Database
+from digest.settings import Settings, load_settings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class App:
+    """Built by the root command; settings and database are opened on first use."""
+
+    def __init__(self, config: Path | None, clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.clock = clock
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
+    @functools.cached_property
+    def db(self) -> Database:
+        return Database(
+            self.settings.database_url, auto_upgrade=self.settings.database.auto_upgrade
+        )
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"

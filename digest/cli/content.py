@@ -1,0 +1,131 @@
+"""Commands for sources, collecting and the item queue."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from digest.cli.app import App, echo_json, pass_app, when
+from digest.collect import collect
+from digest.db.schema import Item
+from digest.model import ItemKind, ItemState, SourceKind
+from digest.sources import add_source, health, list_sources
+
+
+@click.group()
+def sources() -> None:
+    """Register and inspect feeds."""
+
+
+@sources.command("add")
+@click.argument("url")
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in SourceKind]),
+    required=True,
+    help="What the feed carries.",
+)
+@click.option("--name", default="", help="A name for listings (default: the host).")
+@pass_app
+def sources_add(app: App, url: str, kind: str, name: str) -> None:
+    """Register the feed at URL."""
+    source = add_source(app.db, url, SourceKind(kind), name, app.clock())
+    click.echo(f"added source {source.id}: {source.url} ({source.kind})")
+
+
+@sources.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def sources_list(app: App, as_json: bool) -> None:
+    """Show every source and how its last fetch went."""
+    rows = list_sources(app.db)
+    if as_json:
+        echo_json(
+            [
+                {
+                    "id": s.id,
+                    "url": s.url,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "health": health(s),
+                    "last_fetch_at": s.last_fetch_at,
+                    "last_success_at": s.last_success_at,
+                    "last_status": s.last_status,
+                    "items_found": s.items_found,
+                    "failures": s.consecutive_failures,
+                    "last_error": s.last_error,
+                }
+                for s in rows
+            ]
+        )
+        return
+    if not rows:
+        click.echo("no sources yet: add one with `digest sources add URL --kind news`")
+    for s in rows:
+        line = (
+            f"{s.id:>4}  {s.kind:<6}  {health(s):<7}  {s.items_found:>4} items  "
+            f"last ok {when(s.last_success_at)}  {s.url}"
+        )
+        click.echo(line + (f"\n      last error: {s.last_error}" if s.last_error else ""))
+
+
+@click.command("collect")
+@pass_app
+def collect_command(app: App) -> None:
+    """Fetch every source and queue new items."""
+    reports = collect(app.db, app.settings, app.clock)
+    for report in reports:
+        click.echo(report.line, err=bool(report.error))
+    failed = sum(1 for r in reports if r.error)
+    new = sum(r.new for r in reports)
+    click.echo(f"collected {len(reports)} source(s): {new} new item(s), {failed} failed")
+
+
+@click.group()
+def items() -> None:
+    """Inspect the queue of news, events and calls."""
+
+
+@items.command("list")
+@click.option("--kind", type=click.Choice([k.value for k in ItemKind]), help="Only this kind.")
+@click.option("--state", type=click.Choice([s.value for s in ItemState]), help="Only this state.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def items_list(app: App, kind: str | None, state: str | None, as_json: bool) -> None:
+    """List queued items, newest first."""
+    query = select(Item).order_by(Item.published_at.desc(), Item.id.desc())
+    if kind:
+        query = query.where(Item.kind == kind)
+    if state:
+        query = query.where(Item.state == state)
+    with app.db.session() as session:
+        rows = list(session.scalars(query))
+    if as_json:
+        echo_json(
+            [
+                {
+                    "id": i.id,
+                    "kind": i.kind,
+                    "state": i.state,
+                    "title": i.title,
+                    "link": i.link,
+                    "summary": i.summary,
+                    "published_at": i.published_at,
+                    "event_start": i.event_start,
+                    "event_end": i.event_end,
+                    "location": i.location,
+                    "deadline": i.deadline,
+                    "guid": i.guid,
+                    "needs_review": i.needs_review,
+                    "source_id": i.source_id,
+                }
+                for i in rows
+            ]
+        )
+        return
+    for i in rows:
+        date = {"event": i.event_start, "call": i.deadline}.get(i.kind, i.published_at)
+        flag = f"  [review: {i.needs_review}]" if i.needs_review else ""
+        click.echo(f"{i.id:>5}  {i.kind:<5}  {i.state:<9}  {when(date)}  {i.title}{flag}")
+    if not rows:
+        click.echo("no items")

@@ -1,0 +1,98 @@
+"""Collecting: fetch every source, parse it, and queue its entries; one bad source never
+stops the others."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+
+from digest.collect.fetch import fetch_all
+from digest.collect.parse import parse_feed
+from digest.db.engine import Database
+from digest.db.schema import Source
+from digest.errors import CollectError
+from digest.model import Fetched, SourceKind, SourceRef, SourceReport
+from digest.queue import expire_items, store_entries
+from digest.settings import Settings
+
+
+def source_ref(row: Source) -> SourceRef:
+    return SourceRef(
+        id=row.id,
+        url=row.url,
+        name=row.name,
+        kind=SourceKind(row.kind),
+        etag=row.etag,
+        last_modified=row.last_modified,
+    )
+
+
+def collect(db: Database, settings: Settings, clock: Callable[[], datetime]) -> list[SourceReport]:
+    """Fetch all sources concurrently, then queue what each brought; returns one report each."""
+    with db.session() as session:
+        sources = [source_ref(s) for s in session.scalars(select(Source).order_by(Source.id))]
+    results = asyncio.run(fetch_all(sources, settings.collect))
+    reports = [
+        _store(db, settings, source, result, clock())
+        for source, result in zip(sources, results, strict=True)
+    ]
+    with db.session() as session:
+        expire_items(session, clock())
+    return reports
+
+
+def _store(
+    db: Database,
+    settings: Settings,
+    source: SourceRef,
+    result: Fetched | CollectError,
+    now: datetime,
+) -> SourceReport:
+    report: SourceReport
+    status = result.status if isinstance(result, Fetched) else None
+    try:
+        if isinstance(result, CollectError):
+            raise result
+        if result.not_modified:
+            report = SourceReport(source=source, status=304)
+        else:
+            entries = parse_feed(result, source.kind, settings.compose.summary_chars)
+            with db.session() as session:
+                new, updated = store_entries(session, source.id, entries, now)
+            report = SourceReport(
+                source=source, status=status, found=len(entries), new=new, updated=updated
+            )
+    except CollectError as e:
+        report = SourceReport(source=source, status=status, error=str(e))
+    except Exception as e:
+        report = SourceReport(
+            source=source, status=status, error=f"unexpected {e.__class__.__name__}: {e}"
+        )
+    _record_health(db, source, result, report, now)
+    return report
+
+
+def _record_health(
+    db: Database,
+    source: SourceRef,
+    result: Fetched | CollectError,
+    report: SourceReport,
+    now: datetime,
+) -> None:
+    with db.session() as session:
+        row = session.get_one(Source, source.id)
+        row.last_fetch_at = now
+        row.last_status = report.status
+        if report.error:
+            row.consecutive_failures += 1
+            row.last_error = report.error.splitlines()[0][:1000]
+            return
+        row.last_success_at = now
+        row.consecutive_failures = 0
+        row.last_error = None
+        if isinstance(result, Fetched) and not result.not_modified:
+            row.etag, row.last_modified = result.etag, result.last_modified
+            row.items_found = report.found

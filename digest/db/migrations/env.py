@@ -1,0 +1,17 @@
+"""Alembic environment: runs migrations on the engine digest hands it."""
+
+from alembic import context
+
+from digest.db.schema import Base
+
+engine = context.config.attributes["engine"]
+
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

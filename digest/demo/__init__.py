@@ -1,0 +1,137 @@
+"""`digest demo`: the whole weekly job on embedded defaults, in a fresh workspace."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from digest.collect import collect
+from digest.db.engine import Database
+from digest.db.schema import Item
+from digest.demo.server import FEEDS, FeedServer
+from digest.errors import ConfigError
+from digest.issues import compose_issue, latest_issue
+from digest.model import SourceKind
+from digest.preview import write_preview
+from digest.send import Progress, send_issue
+from digest.send.capture import CaptureProcess
+from digest.settings import load_settings, starter_file
+from digest.sources import add_source
+from subscribers.importer import import_csv
+
+MARKER = ".digest-demo"
+CAPTURE_PORT = 8025  # written to the workspace's settings for `digest capture` afterwards
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoSummary:
+    workspace: Path
+    settings_file: Path
+    maildir: Path
+    preview_html: Path
+    preview_text: Path
+    sample_message: Path | None
+    items: dict[str, int]
+    subscribers: int
+    issue_number: int
+    issue_bytes: int
+    accepted: int
+    failed: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+def prepare_workspace(folder: Path) -> Path:
+    """A fresh folder: an earlier demo workspace is replaced, anything else is refused."""
+    folder = folder.resolve()
+    if folder.exists():
+        if not (folder / MARKER).exists():
+            if any(folder.iterdir()):
+                raise ConfigError(
+                    f"{folder} exists and is not a demo workspace; "
+                    "choose another folder with --workspace"
+                )
+        else:
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("made by `digest demo`; the next demo run replaces it\n")
+    return folder
+
+
+def run_demo(
+    folder: Path, subscribers: int, clock: Callable[[], datetime], progress: Progress | None = None
+) -> DemoSummary:
+    """Collect the sample feeds, compose issue #1 and send it to `subscribers` addresses."""
+    started = time.perf_counter()
+    workspace = prepare_workspace(folder)
+    settings_file = workspace / "digest.toml"
+    settings_file.write_text(
+        starter_file(
+            {
+                "newsletter.name": "Cluster Weekly",
+                "newsletter.postal_address": "Example Network, 1 Sample Street, 1000 Example City",
+                "smtp.port": CAPTURE_PORT,
+                "smtp.connections": 4,
+            }
+        ),
+        encoding="utf-8",
+    )
+    settings = load_settings(settings_file, env={})
+    db = Database(settings.database_url, auto_upgrade=True)
+    maildir = workspace / "maildir"
+    try:
+        with FeedServer(clock()) as feeds:
+            for name in FEEDS:
+                add_source(db, feeds.url(name), SourceKind(name), f"Demo {name}", clock())
+            collect(db, settings, clock)
+        with db.session() as session:
+            items = {
+                str(kind): int(n)
+                for kind, n in session.execute(select(Item.kind, func.count()).group_by(Item.kind))
+            }
+        issue = compose_issue(db, settings, clock)
+        roster = workspace / "subscribers.csv"
+        with roster.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["email", "name"])
+            for n in range(1, subscribers + 1):
+                writer.writerow([f"reader{n:05d}@example.com", f"Reader {n}"])
+        imported = import_csv(db, roster, clock(), origin="demo")
+        with CaptureProcess(maildir) as capture:
+            live = dataclasses.replace(
+                settings, smtp=dataclasses.replace(settings.smtp, port=capture.port)
+            )
+            report = send_issue(db, live, clock, number=issue.number, progress=progress)
+        preview = write_preview(
+            latest_issue(db, issue.number), settings, workspace / "preview", clock()
+        )
+    finally:
+        db.dispose()
+    delivered = sorted((maildir / "new").iterdir()) if (maildir / "new").exists() else []
+    return DemoSummary(
+        workspace=workspace,
+        settings_file=settings_file,
+        maildir=maildir,
+        preview_html=preview.html,
+        preview_text=preview.text,
+        sample_message=delivered[0] if delivered else None,
+        items=items,
+        subscribers=imported.added,
+        issue_number=issue.number,
+        issue_bytes=len(issue.rendered.html.encode()),
+        accepted=report.sent,
+        failed=report.counts.get("failed", 0),
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,168 @@
+"""Frozen value objects that the pipeline's stages hand to each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class SourceKind(StrEnum):
+    NEWS = "news"
+    EVENTS = "events"
+    CALLS = "calls"
+
+    @property
+    def item_kind(self) -> ItemKind:
+        return {"news": ItemKind.NEWS, "events": ItemKind.EVENT, "calls": ItemKind.CALL}[self]
+
+
+class ItemKind(StrEnum):
+    NEWS = "news"
+    EVENT = "event"
+    CALL = "call"
+
+
+class ItemState(StrEnum):
+    QUEUED = "queued"
+    IN_ISSUE = "in_issue"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    DEFERRED = "deferred"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceRef:
+    id: int
+    url: str
+    name: str
+    kind: SourceKind
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetched:
+    """What one HTTP fetch of a source brought back."""
+
+    url: str
+    status: int
+    body: bytes = b""
+    content_type: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One story read from a feed (or typed by an editor), normalized and sanitized."""
+
+    kind: ItemKind
+    title: str
+    link: str
+    summary: str  # sanitized HTML
+    guid: str | None = None
+    published_at: datetime | None = None
+    event_start: datetime | None = None
+    event_end: datetime | None = None
+    location: str | None = None
+    deadline: datetime | None = None
+    needs_review: str | None = None  # why an editor should look, e.g. "no deadline found"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceReport:
+    """How collecting one source went, for the operator."""
+
+    source: SourceRef
+    status: int | None = None
+    found: int = 0
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+
+    @property
+    def line(self) -> str:
+        if self.error:
+            return f"{self.source.url}: FAILED: {self.error}"
+        if self.status == 304:
+            return f"{self.source.url}: unchanged (304)"
+        return f"{self.source.url}: {self.found} entries, {self.new} new, {self.updated} updated"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedItem:
+    """An item as the compose and render stages see it."""
+
+    id: int
+    kind: ItemKind
+    title: str
+    link: str
+    summary: str
+    published_at: datetime
+    event_start: datetime | None = None
+    event_end: datetime | None = None
+    location: str | None = None
+    deadline: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuePlan:
+    """The items chosen for one issue, in section order."""
+
+    number: int
+    date: datetime
+    news: tuple[QueuedItem, ...] = ()
+    events: tuple[QueuedItem, ...] = ()
+    calls: tuple[QueuedItem, ...] = ()
+
+    @property
+    def sections(self) -> dict[str, tuple[QueuedItem, ...]]:
+        return {"news": self.news, "events": self.events, "calls": self.calls}
+
+    @property
+    def size(self) -> int:
+        return len(self.news) + len(self.events) + len(self.calls)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedIssue:
+    """The issue rendered once; per-subscriber fields are still placeholders."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recipient:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str
+    message_id: str
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendOutcome:
+    """The server's answer for one recipient."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    reply: str
+    code: int | None = None

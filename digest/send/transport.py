@@ -1,0 +1,111 @@
+"""SMTP transport: one connection that sends many messages, reconnecting when it must."""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+from dataclasses import dataclass
+from typing import Protocol
+
+from digest.settings import SmtpSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The server's last word on one message; code is None when the connection failed."""
+
+    code: int | None
+    text: str
+    at_rcpt: bool = False
+
+    @property
+    def line(self) -> str:
+        return f"{self.code} {self.text}" if self.code is not None else self.text
+
+
+def _reply(code: int | None, text: bytes | str, at_rcpt: bool = False) -> Reply:
+    message = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return Reply(code, " ".join(message.split())[:1000], at_rcpt)
+
+
+class Transport(Protocol):
+    """What the send stage needs of a mail transport."""
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> Reply: ...
+
+    def close(self) -> None: ...
+
+
+class SmtpTransport:
+    """smtplib over one connection, used by one thread at a time."""
+
+    def __init__(self, cfg: SmtpSettings) -> None:
+        self.cfg = cfg
+        self._smtp: smtplib.SMTP | None = None
+        self._sent_on_connection = 0
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.cfg
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if cfg.security == "tls":
+            smtp = smtplib.SMTP_SSL(
+                cfg.host, cfg.port, timeout=cfg.timeout_seconds, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds)
+        smtp.ehlo_or_helo_if_needed()
+        if cfg.security == "starttls":
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        if cfg.username:
+            smtp.login(cfg.username, cfg.password)
+        self._sent_on_connection = 0
+        return smtp
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> Reply:
+        """Send one message; never raises for the server's answers or a lost connection."""
+        try:
+            if self._smtp is None or self._sent_on_connection >= self.cfg.messages_per_connection:
+                self.close()
+                self._smtp = self._connect()
+            return self._transaction(self._smtp, envelope_from, recipient, message)
+        except smtplib.SMTPAuthenticationError as e:
+            self._drop()
+            return _reply(e.smtp_code, f"authentication failed: {e.smtp_error!r}")
+        except smtplib.SMTPResponseException as e:
+            self._drop()
+            return _reply(e.smtp_code, e.smtp_error)
+        except (smtplib.SMTPException, OSError) as e:
+            # Connection refused, dropped or timed out: nobody can say the message arrived
+            # unless the server said 250, so it is retried.
+            self._drop()
+            return _reply(None, f"connection: {e.__class__.__name__}: {e}")
+
+    def _transaction(self, smtp: smtplib.SMTP, sender: str, rcpt: str, message: bytes) -> Reply:
+        options = [f"SIZE={len(message)}"] if smtp.has_extn("size") else []
+        code, text = smtp.mail(sender, options)
+        if code != 250:
+            smtp.rset()
+            return _reply(code, text)
+        code, text = smtp.rcpt(rcpt)
+        if code not in (250, 251):
+            smtp.rset()
+            return _reply(code, text, at_rcpt=True)
+        code, text = smtp.data(message)
+        self._sent_on_connection += 1
+        return _reply(code, text)
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            finally:
+                self._smtp = None
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._smtp.quit()
+            self._drop()

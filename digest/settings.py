@@ -1,0 +1,368 @@
+"""Settings: one TOML file plus DIGEST_* environment overrides, read once into frozen objects.
+
+Every setting is declared here with its default and one line of help; the starter file written
+by `digest init` and the README's configuration reference are generated from these declarations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import secrets
+import tomllib
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import ConfigError
+
+CONFIG_ENV = "DIGEST_CONFIG"
+DEFAULT_CONFIG_NAME = "digest.toml"
+ENV_PREFIX = "DIGEST_"
+
+
+def setting(default: Any, help: str) -> Any:
+    """Declare one setting: its default and the line of help shown in docs and starter files."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkspaceSettings:
+    data_dir: str = setting(
+        "data", "Folder for the SQLite database and local files; relative to the settings file."
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseSettings:
+    url: str = setting(
+        "",
+        "SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; empty means "
+        "a SQLite file in the data folder.",
+    )
+    auto_upgrade: bool = setting(
+        True, "Apply pending schema migrations when a command opens the database."
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewsletterSettings:
+    name: str = setting("Digest", "Name of the newsletter, shown in the header and the From name.")
+    from_address: str = setting("newsletter@example.com", "Address the issue is sent from.")
+    reply_to: str = setting("", "Reply-To address; empty means replies go to from_address.")
+    base_url: str = setting(
+        "http://127.0.0.1:8000",
+        "Public address of `digest serve`; unsubscribe and web-version links start with it.",
+    )
+    language: str = setting("en", "Language of the issue (the HTML lang attribute).")
+    timezone: str = setting("UTC", "Time zone in which dates are shown to readers.")
+    subject: str = setting(
+        "{{ name }} #{{ number }} – {{ date }}",
+        "Jinja template of the subject line; knows name, number and date.",
+    )
+    preheader: str = setting(
+        "News, upcoming events and open calls from {{ name }}.",
+        "Jinja template of the preview text shown after the subject in inboxes.",
+    )
+    tagline: str = setting("Your weekly digest", "Line under the newsletter's name in the header.")
+    brand_color: str = setting("#1d4e89", "Main colour of headings, links and buttons (CSS hex).")
+    logo_url: str = setting("", "https URL of a logo image for the header; empty shows the name.")
+    website_url: str = setting("https://example.org/", "Link behind the newsletter's name.")
+    footer_text: str = setting(
+        "You receive this email because you subscribed to our weekly digest.",
+        "Sentence in the footer that tells readers why they get this email.",
+    )
+    postal_address: str = setting(
+        "", "Sender's postal address for the footer (required by CAN-SPAM for bulk mail)."
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectSettings:
+    timeout_seconds: float = setting(15.0, "Connect and read timeout for one feed request.")
+    max_bytes: int = setting(10_000_000, "Largest feed body accepted, in bytes (after gzip).")
+    concurrency: int = setting(8, "How many feeds are fetched at the same time.")
+    user_agent: str = setting(
+        "digest-newsletter/0.1 (+https://example.org/digest)",
+        "User-Agent header sent with every feed request.",
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComposeSettings:
+    max_news: int = setting(8, "Most news items in one issue.")
+    max_events: int = setting(8, "Most upcoming events in one issue.")
+    max_calls: int = setting(8, "Most open calls in one issue.")
+    lookahead_days: int = setting(90, "Events starting within this many days are listed.")
+    min_items: int = setting(1, "An issue with fewer new items than this is not composed.")
+    summary_chars: int = setting(400, "Summaries longer than this are cut at a word boundary.")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpSettings:
+    host: str = setting("127.0.0.1", "SMTP server (relay) that accepts the newsletter.")
+    port: int = setting(8025, "Port of the SMTP server.")
+    security: str = setting("none", "none, starttls or tls (implicit TLS, usually port 465).")
+    username: str = setting("", "SMTP login; empty means no authentication.")
+    password: str = setting("", "SMTP password; prefer DIGEST_SMTP_PASSWORD to a file.")
+    timeout_seconds: float = setting(30.0, "Timeout of one SMTP command.")
+    connections: int = setting(4, "How many SMTP connections send in parallel.")
+    messages_per_connection: int = setting(
+        500, "Reconnect after this many messages (some relays limit a session)."
+    )
+    rate_per_second: float = setting(0.0, "Most messages per second in total; 0 means no limit.")
+    max_attempts: int = setting(5, "Attempts per recipient before a temporary failure is final.")
+    retry_delay_seconds: float = setting(
+        30.0, "Wait before the first retry of a temporary failure; doubles on each attempt."
+    )
+    envelope_from: str = setting(
+        "", "Envelope sender (Return-Path) that receives bounces; empty means from_address."
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecuritySettings:
+    secret_key: str = setting(
+        "", "Key that signs unsubscribe and confirm links; `digest init` writes a random one."
+    )
+    old_secret_keys: list[str] = setting(  # noqa: RUF009 - setting() returns a field
+        [], "Former keys still accepted for links already sent (key rotation)."
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleSettings:
+    send_cron: str = setting(
+        "0 7 * * mon", "When the weekly job collects, composes and sends (crontab syntax)."
+    )
+    collect_cron: str = setting("15 * * * *", "When feeds are collected between issues.")
+    timezone: str = setting("UTC", "Time zone of the two crontab lines.")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """All settings, plus where they were read from."""
+
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
+    collect: CollectSettings = field(default_factory=CollectSettings)
+    compose: ComposeSettings = field(default_factory=ComposeSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    source: Path | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def data_dir(self) -> Path:
+        return (self.base_dir / self.workspace.data_dir).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'digest.sqlite3'}"
+
+    @property
+    def signing_keys(self) -> list[str]:
+        """Keys for itsdangerous, oldest first: the last one signs, all of them verify."""
+        if not self.security.secret_key:
+            raise ConfigError(
+                "security.secret_key is not set: run `digest init` or set "
+                "DIGEST_SECURITY_SECRET_KEY to a long random value"
+            )
+        return [*self.security.old_secret_keys, self.security.secret_key]
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Settings)[f.name]
+    for f in dataclasses.fields(Settings)
+    if f.name not in ("source", "base_dir")
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SettingDoc:
+    section: str
+    key: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"{ENV_PREFIX}{self.section}_{self.key}".upper()
+
+
+def documented_settings() -> Iterator[SettingDoc]:
+    """Every setting with its default and help, in declaration order."""
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            help_text = f.metadata.get("help", "")
+            yield SettingDoc(section, f.name, hints[f.name], getattr(defaults, f.name), help_text)
+
+
+def _coerce(doc: SettingDoc, value: Any, where: str) -> Any:
+    name = f"{where}: {doc.section}.{doc.key}"
+    kind = doc.type
+    if isinstance(value, str) and kind is not str:
+        text = value.strip()
+        try:
+            if kind is bool:
+                if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(text)
+                return text.lower() in ("1", "true", "yes", "on")
+            if kind is int:
+                return int(text)
+            if kind is float:
+                return float(text)
+            if kind == list[str]:
+                return text.split()
+        except ValueError:
+            raise ConfigError(f"{name}: expected {_kind_name(kind)}, got {value!r}") from None
+    ok = (
+        (kind is bool and isinstance(value, bool))
+        or (kind is int and isinstance(value, int) and not isinstance(value, bool))
+        or (kind is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (kind is str and isinstance(value, str))
+        or (
+            kind == list[str] and isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )
+    )
+    if not ok:
+        raise ConfigError(f"{name}: expected {_kind_name(kind)}, got {value!r}")
+    return float(value) if kind is float else value
+
+
+def _kind_name(kind: Any) -> str:
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+    return names.get(kind, "a list of strings")
+
+
+def _unknown(where: str, name: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return ConfigError(f"{where}: unknown setting {name}{hint}")
+
+
+def find_config(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    """The settings file to read: --config, else $DIGEST_CONFIG, else ./digest.toml if present."""
+    chosen = explicit or env.get(CONFIG_ENV)
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{path}: settings file not found")
+        return path
+    default = Path.cwd() / DEFAULT_CONFIG_NAME
+    return default if default.is_file() else None
+
+
+def load_settings(
+    explicit: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the settings once: defaults, then the TOML file, then DIGEST_* variables."""
+    env = os.environ if env is None else env
+    path = find_config(explicit, env)
+    values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    docs = {(d.section, d.key): d for d in documented_settings()}
+    if path is not None:
+        where = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{where}: not valid TOML: {e}") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{where}: cannot be read: {e}") from e
+        for section, table in data.items():
+            if section not in SECTIONS or not isinstance(table, dict):
+                raise _unknown(where, f"[{section}]", [f"[{s}]" for s in SECTIONS])
+            for key, value in table.items():
+                doc = docs.get((section, key))
+                if doc is None:
+                    known = [k for (s, k) in docs if s == section]
+                    raise _unknown(where, f"{section}.{key}", [f"{section}.{k}" for k in known])
+                values[section][key] = _coerce(doc, value, where)
+    by_env = {d.env: d for d in docs.values()}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        doc = by_env.get(name)
+        if doc is None:
+            raise _unknown("environment", name, list(by_env))
+        values[doc.section][doc.key] = _coerce(doc, value, "environment")
+    settings = Settings(
+        **{section: cls(**values[section]) for section, cls in SECTIONS.items()},
+        source=path.resolve() if path else None,
+        base_dir=path.resolve().parent if path else Path.cwd(),
+    )
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    where = str(s.source) if s.source else "settings"
+    for tz_name, label in (
+        (s.newsletter.timezone, "newsletter.timezone"),
+        (s.schedule.timezone, "schedule.timezone"),
+    ):
+        try:
+            ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{where}: {label}: unknown time zone {tz_name!r}") from None
+    if s.smtp.security not in ("none", "starttls", "tls"):
+        raise ConfigError(f"{where}: smtp.security: expected none, starttls or tls")
+    positive = {
+        "smtp.connections": s.smtp.connections,
+        "smtp.max_attempts": s.smtp.max_attempts,
+        "smtp.messages_per_connection": s.smtp.messages_per_connection,
+        "collect.concurrency": s.collect.concurrency,
+        "collect.max_bytes": s.collect.max_bytes,
+    }
+    for label, number in positive.items():
+        if number < 1:
+            raise ConfigError(f"{where}: {label}: must be at least 1, got {number}")
+    if not s.newsletter.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: newsletter.base_url: must start with http:// or https://")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def starter_file(overrides: Mapping[str, Any] | None = None) -> str:
+    """A commented settings file: every setting with its help, defaults commented out.
+
+    `overrides` maps "section.key" to a value written uncommented (the secret key, for one).
+    """
+    overrides = dict(overrides or {})
+    overrides.setdefault("security.secret_key", secrets.token_urlsafe(32))
+    lines = [
+        "# digest settings. Every line that starts with '#' shows a default.",
+        "# Any setting can also be set with an environment variable DIGEST_<SECTION>_<KEY>.",
+    ]
+    section = ""
+    for doc in documented_settings():
+        if doc.section != section:
+            section = doc.section
+            lines += ["", f"[{section}]"]
+        lines.append(f"# {doc.help}")
+        dotted = f"{doc.section}.{doc.key}"
+        if dotted in overrides:
+            lines.append(f"{doc.key} = {_toml_value(overrides[dotted])}")
+        else:
+            lines.append(f"# {doc.key} = {_toml_value(doc.default)}")
+    return "\n".join(lines) + "\n"

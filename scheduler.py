@@ -1,0 +1,123 @@
+"""The operator's daemon: reads the settings, wires the stages, and runs the weekly job.
+
+Run it with `digest scheduler` (or `python scheduler.py --config digest.toml`). Two jobs:
+collect on `schedule.collect_cron`, and collect + compose + send on `schedule.send_cron`.
+A job that is still running when its next time comes is not started twice, and a time
+missed while the daemon was down is run once when it comes back, within the grace time.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from digest.collect import collect
+from digest.db.engine import Database
+from digest.errors import ComposeError, ConfigError, DigestError
+from digest.issues import compose_issue
+from digest.send import send_issue
+from digest.settings import Settings, load_settings
+
+log = logging.getLogger("digest.scheduler")
+MISFIRE_GRACE_SECONDS = 6 * 3600
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def collect_job(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
+    for report in collect(db, settings, clock):
+        (log.warning if report.error else log.info)("collect: %s", report.line)
+
+
+def weekly_job(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
+    """Collect, compose the next issue and send it; an unfinished send is resumed first."""
+    try:
+        collect_job(db, settings, clock)
+        composed = compose_issue(db, settings, clock)
+        log.info("composed issue #%d (%d items)", composed.number, composed.plan.size)
+        report = send_issue(db, settings, clock, number=composed.number)
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
+        log.info("issue #%d: %s in %.1fs", report.number, counts, report.seconds)
+    except ComposeError as e:
+        log.warning("weekly job: %s", e)
+    except DigestError as e:
+        log.error("weekly job failed: %s", e)
+
+
+def trigger(expression: str, timezone: str, name: str) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(expression, timezone=timezone)
+    except ValueError as e:
+        raise ConfigError(f"schedule.{name}: {expression!r} is not a crontab line: {e}") from e
+
+
+def build_scheduler(
+    settings: Settings, db: Database, clock: Callable[[], datetime] = utcnow
+) -> BlockingScheduler:
+    cfg = settings.schedule
+    scheduler = BlockingScheduler(
+        timezone=cfg.timezone,
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+        },
+    )
+    scheduler.add_job(
+        collect_job,
+        trigger(cfg.collect_cron, cfg.timezone, "collect_cron"),
+        args=(db, settings, clock),
+        id="collect",
+        name="collect feeds",
+    )
+    scheduler.add_job(
+        weekly_job,
+        trigger(cfg.send_cron, cfg.timezone, "send_cron"),
+        args=(db, settings, clock),
+        id="weekly",
+        name="weekly issue",
+    )
+    return scheduler
+
+
+def run(settings: Settings) -> None:
+    """Run until SIGTERM or Ctrl-C; a job in progress finishes its current message first."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    db = Database(settings.database_url, auto_upgrade=settings.database.auto_upgrade)
+    scheduler = build_scheduler(settings, db)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping (signal %d)", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    for job in scheduler.get_jobs():
+        log.info("job %r: %s", job.name, job.trigger)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        db.dispose()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="settings file (default: $DIGEST_CONFIG or ./digest.toml)")
+    args = parser.parse_args()
+    try:
+        run(load_settings(args.config))
+    except DigestError as e:
+        print(f"scheduler: error: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Subscriber records, tokens and import/export."""

@@ -1,0 +1,128 @@
+"""Importing subscribers from CSV: streamed, bad rows reported by line, nobody re-activated."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from digest.db.engine import Database
+from digest.db.schema import Subscriber
+from digest.errors import SubscriberError
+from subscribers.addresses import clean_name, normalize_address
+
+EMAIL_COLUMNS = ("email", "e-mail", "email address", "mail", "address")
+NAME_COLUMNS = ("name", "full name", "first name", "firstname")
+BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    added: int = 0
+    already: int = 0
+    duplicates: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def _rows(path: Path) -> Iterator[tuple[int, str, str]]:
+    """(line number, address, name) for each data row; the header row names the columns."""
+    try:
+        handle = path.open("r", encoding="utf-8-sig", newline="")
+    except OSError as e:
+        raise SubscriberError(f"{path}: cannot be read: {e.strerror}") from e
+    with handle:
+        try:
+            sample = handle.read(8192)
+            dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t|")
+        except csv.Error:
+            dialect = csv.excel
+        except UnicodeDecodeError as e:
+            raise SubscriberError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+        handle.seek(0)
+        reader = csv.reader(handle, dialect)
+        try:
+            header = [h.strip().lower() for h in next(reader, [])]
+            email_col = next((header.index(c) for c in EMAIL_COLUMNS if c in header), None)
+            if email_col is None:
+                raise SubscriberError(
+                    f"{path}:1: no email column in the header (expected one of: "
+                    f"{', '.join(EMAIL_COLUMNS)})"
+                )
+            name_col = next((header.index(c) for c in NAME_COLUMNS if c in header), None)
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                line = reader.line_num
+                address = row[email_col] if email_col < len(row) else ""
+                name = row[name_col] if name_col is not None and name_col < len(row) else ""
+                yield line, address, name
+        except UnicodeDecodeError as e:
+            raise SubscriberError(
+                f"{path}:{reader.line_num + 1}: not UTF-8 text ({e.reason})"
+            ) from e
+        except csv.Error as e:
+            raise SubscriberError(f"{path}:{reader.line_num}: {e}") from e
+
+
+def import_csv(db: Database, path: Path, now: datetime, *, origin: str = "import") -> ImportReport:
+    """Add the file's valid addresses in one transaction; existing subscribers are left as
+    they are, so an unsubscribed or bounced address is never re-activated by an import."""
+    report = ImportReport()
+    seen: set[str] = set()
+    batch: list[dict[str, object]] = []
+    with db.session() as session:
+        for line, raw, name in _rows(path):
+            try:
+                email = normalize_address(raw)
+            except SubscriberError as e:
+                report.bad.append(BadRow(line, str(e)))
+                continue
+            if email in seen:
+                report.duplicates += 1
+                continue
+            seen.add(email)
+            batch.append(
+                {
+                    "email": email,
+                    "name": clean_name(name),
+                    "status": "active",
+                    "origin": origin,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            if len(batch) >= BATCH:
+                _insert(session, batch, report)
+                batch = []
+        _insert(session, batch, report)
+    return report
+
+
+def _insert(session: Session, rows: list[dict[str, object]], report: ImportReport) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Subscriber).on_conflict_do_nothing(index_elements=["email"])
+    existing = set(
+        session.scalars(
+            select(Subscriber.email).where(Subscriber.email.in_([r["email"] for r in rows]))
+        )
+    )
+    fresh = [r for r in rows if r["email"] not in existing]
+    if fresh:
+        session.execute(statement, fresh)
+    report.added += len(fresh)
+    report.already += len(rows) - len(fresh)

@@ -1,0 +1,1 @@
+"""MJML + Jinja2 templates of the newsletter (installed as digest.templates)."""
