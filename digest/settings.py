@@ -332,13 +332,13 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"{where}: newsletter.base_url: must start with http:// or https://")
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
@@ -362,7 +362,7 @@ def starter_file(overrides: Mapping[str, Any] | None = None) -> str:
         lines.append(f"# {doc.help}")
         dotted = f"{doc.section}.{doc.key}"
         if dotted in overrides:
-            lines.append(f"{doc.key} = {_toml_value(overrides[dotted])}")
+            lines.append(f"{doc.key} = {toml_value(overrides[dotted])}")
         else:
-            lines.append(f"# {doc.key} = {_toml_value(doc.default)}")
+            lines.append(f"# {doc.key} = {toml_value(doc.default)}")
     return "\n".join(lines) + "\n"

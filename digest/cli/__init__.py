@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -48,9 +50,16 @@ for command in (
     cli.add_command(command)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a DigestError becomes `digest: error: ...` on stderr and exit status 1."""
     debug = "--debug" in (argv if argv is not None else sys.argv)
+    # SIGTERM (systemd stop, kill) stops a command the way Ctrl-C does: a send records what
+    # the server already accepted before it exits.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         cli.main(args=argv, prog_name="digest", standalone_mode=False)
     except click.exceptions.Abort:

@@ -252,7 +252,12 @@ def _deliver(
         last_write = time.monotonic()
 
     def collect(done: set[cf.Future[Result]]) -> None:
-        finished.extend(f.result() for f in done)
+        # Every accepted message is kept before an error from another one is raised, so
+        # that the ledger learns of it even when the run then stops.
+        errors = [f.exception() for f in done if f.exception() is not None]
+        finished.extend(f.result() for f in done if f.exception() is None)
+        if errors:
+            raise errors[0]  # type: ignore[misc]
         if len(finished) >= WRITE_EVERY or time.monotonic() - last_write >= WRITE_SECONDS:
             write()
 

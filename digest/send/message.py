@@ -118,7 +118,8 @@ def build_template(
     head["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     return MessageTemplate(
         envelope_from=settings.smtp.envelope_from or cfg.from_address,
-        common_headers=bytes(head)[:-2],
+        # Only the header block: serializing the message itself would add an empty body.
+        common_headers=b"".join(SMTP.fold_binary(name, value) for name, value in head.items()),
         boundary=boundary,
         text=_crlf(text_body),
         html=_crlf(html_body),

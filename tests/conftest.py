@@ -1,0 +1,111 @@
+"""Shared fixtures: real databases (SQLite file, PostgreSQL), a real SMTP server, a real
+HTTP server, settings and a controllable clock."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from digest.db.engine import Database
+from digest.db.schema import Base
+from digest.settings import Settings, load_settings
+from tests.support.http import FeedHttpServer
+from tests.support.smtp import SmtpTestServer
+
+PG_ADMIN = os.environ.get("DIGEST_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class Clock:
+    """Time under the test's control: `clock()` reads it, `advance()` moves it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped at the end."""
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN!r}: {str(e).splitlines()[0]}")
+    name = f"digest_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    params = dict(p.split("=", 1) for p in PG_ADMIN.split())
+    url = (f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}"
+           f":{params.get('port', '5432')}/{name}")
+    try:
+        yield url
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    if database.engine.dialect.name == "postgresql":
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        with database.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings from a real TOML file; keyword arguments are "section_key" overrides."""
+
+    def make(db_url: str | None = None, **values: Any) -> Settings:
+        env = {"DIGEST_SECURITY_SECRET_KEY": "test-secret-key-0123456789"}
+        if db_url:
+            env["DIGEST_DATABASE_URL"] = db_url
+        for key, value in values.items():
+            env[f"DIGEST_{key.upper()}"] = " ".join(value) if isinstance(value, list) else str(value)
+        path = tmp_path / "digest.toml"
+        path.write_text('[workspace]\ndata_dir = "data"\n', encoding="utf-8")
+        return load_settings(path, env=env)
+
+    return make
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpTestServer]:
+    server = SmtpTestServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http_server() -> Iterator[FeedHttpServer]:
+    server = FeedHttpServer().start()
+    yield server
+    server.stop()

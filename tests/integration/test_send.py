@@ -1,0 +1,187 @@
+"""Sending through a real SMTP server, with faults, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from digest.db.engine import Database
+from digest.db.schema import BounceEvent, Delivery, Issue, Item, Subscriber
+from digest.issues import compose_issue
+from digest.model import Entry, ItemKind
+from digest.queue import store_entries
+from digest.send import send_issue
+from digest.send.transport import SmtpTransport
+from digest.settings import Settings
+from subscribers.importer import import_csv
+from tests.conftest import Clock
+from tests.support.smtp import SmtpTestServer
+
+
+def seed(db: Database, clock: Clock, tmp_path: Path, count: int) -> None:
+    now = clock()
+    entries = [
+        Entry(kind=ItemKind.NEWS, title=f"News {n}", link=f"https://example.org/n/{n}",
+              summary="<p>Summary</p>", guid=f"n{n}", published_at=now - timedelta(hours=n))
+        for n in range(3)
+    ] + [
+        Entry(kind=ItemKind.EVENT, title="Forum", link="https://example.org/e/1", summary="",
+              guid="e1", event_start=now + timedelta(days=5)),
+        Entry(kind=ItemKind.CALL, title="Call", link="https://example.org/c/1", summary="",
+              guid="c1", deadline=now + timedelta(days=9)),
+    ]
+    with db.session() as session:
+        store_entries(session, None, entries, now)
+    roster = tmp_path / "people.csv"
+    roster.write_text("email,name\n" + "".join(
+        f"user{n}@example.com,User {n}\n" for n in range(count)), encoding="utf-8")
+    import_csv(db, roster, now)
+
+
+@pytest.fixture
+def ready(db: Database, db_url: str, clock: Clock, tmp_path: Path,
+          make_settings: Callable[..., Settings], smtp_server: SmtpTestServer) -> Settings:
+    settings = make_settings(db_url, smtp_port=smtp_server.port, smtp_connections=3,
+                             smtp_retry_delay_seconds=0.01)
+    seed(db, clock, tmp_path, 40)
+    compose_issue(db, settings, clock)
+    return settings
+
+
+def rcpt_counts(server: SmtpTestServer) -> Counter[str]:
+    return Counter(r.rcpt for r in server.received)
+
+
+def test_every_subscriber_gets_one_personal_message(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    report = send_issue(db, ready, clock)
+    assert report.finished and report.sent == 40
+    counts = rcpt_counts(smtp_server)
+    assert len(counts) == 40 and set(counts.values()) == {1}
+    links = set()
+    for received in smtp_server.received:
+        msg = received.message
+        assert msg.get_content_type() == "multipart/alternative"
+        parts = [p.get_content_type() for p in msg.iter_parts()]
+        assert parts == ["text/plain", "text/html"]
+        assert all(len(line) <= 998 for line in received.raw.split(b"\r\n"))
+        unsubscribe = msg["List-Unsubscribe"].strip("<>")
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        html = msg.get_body(("html",)).get_content()
+        text = msg.get_body(("plain",)).get_content()
+        assert unsubscribe in html.replace("&amp;", "&") and unsubscribe in text
+        assert msg["To"].addresses[0].addr_spec == received.rcpt
+        links.add(unsubscribe)
+    assert len(links) == 40  # each subscriber has their own link
+    with db.session() as session:
+        issue = session.scalars(select(Issue)).one()
+        assert issue.status == "sent"
+        states = set(session.scalars(select(Item.state).where(Item.state != "queued")))
+        assert states == {"published"}
+
+
+def test_rerun_sends_nothing_twice(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    send_issue(db, ready, clock)
+    again = send_issue(db, ready, clock)
+    assert again.sent == 40
+    assert len(smtp_server.received) == 40
+
+
+def test_temporary_failures_are_retried_and_permanent_ones_recorded(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    smtp_server.faults.defer["user3@example.com"] = 2
+    smtp_server.faults.refuse["user5@example.com"] = "550 5.1.1 No such user here"
+    smtp_server.faults.refuse["user6@example.com"] = "554 5.7.1 Rejected by policy"
+    smtp_server.faults.refuse["user7@example.com"] = "552 5.2.2 Mailbox full"
+
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds=seconds)
+
+    report = send_issue(db, ready, clock, sleep=sleep)
+    counts = rcpt_counts(smtp_server)
+    assert counts["user3@example.com"] == 1
+    assert "user5@example.com" not in counts and "user6@example.com" not in counts
+    assert smtp_server.handler.attempts["user3@example.com"] == 3
+    # 552 at RCPT is temporary (RFC 5321 4.5.3.1.10): retried up to max_attempts, then failed.
+    assert smtp_server.handler.attempts["user7@example.com"] == ready.smtp.max_attempts
+    assert report.counts == {"sent": 37, "failed": 3}
+    with db.session() as session:
+        statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
+        assert statuses["user5@example.com"] == "bounced"  # 5.1.1: the address is bad
+        assert statuses["user6@example.com"] == "active"  # policy refusal: not the address
+        bounce = session.scalars(select(BounceEvent)).one()
+        assert bounce.status_code == "5.1.1" and bounce.kind == "hard"
+        reply = session.scalar(select(Delivery.last_reply).join(Subscriber).where(
+            Subscriber.email == "user6@example.com"))
+        assert reply is not None and reply.startswith("554")
+
+
+def test_dropped_connection_is_retried_without_loss(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    smtp_server.faults.drop_after = 10
+    report = send_issue(db, ready, clock, sleep=lambda s: clock.advance(seconds=s))
+    assert report.finished and report.sent == 40
+    assert smtp_server.handler.dropped == 1
+    counts = rcpt_counts(smtp_server)
+    assert len(counts) == 40 and set(counts.values()) == {1}
+
+
+class Crash(Exception):
+    pass
+
+
+def test_crash_halfway_resumes_without_duplicates_or_gaps(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    sent = 0
+
+    class CrashingTransport(SmtpTransport):
+        def send(self, envelope_from: str, recipient: str, message: bytes):  # type: ignore[no-untyped-def]
+            nonlocal sent
+            if sent >= 15:
+                raise Crash("power cut")
+            sent += 1
+            return super().send(envelope_from, recipient, message)
+
+    with pytest.raises(Crash):
+        send_issue(db, ready, clock, transport_factory=lambda: CrashingTransport(ready.smtp))
+    assert 15 <= len(smtp_server.received) < 40
+    with db.session() as session:
+        assert session.scalar(select(Issue.status)) == "sending"
+    report = send_issue(db, ready, clock)
+    assert report.finished
+    counts = rcpt_counts(smtp_server)
+    assert len(counts) == 40 and set(counts.values()) == {1}
+
+
+def test_unsubscribed_before_the_run_is_skipped(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    with db.session() as session:
+        person = session.scalars(select(Subscriber).where(
+            Subscriber.email == "user1@example.com")).one()
+        person.status = "unsubscribed"
+    report = send_issue(db, ready, clock)
+    assert "user1@example.com" not in rcpt_counts(smtp_server)
+    assert report.sent == 39
+
+
+def test_dry_run_changes_nothing(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    report = send_issue(db, ready, clock, dry_run=True)
+    assert report.dry_run and report.recipients == 40 and report.sample_size > 1000
+    assert smtp_server.received == []
+    with db.session() as session:
+        assert session.scalars(select(Delivery)).first() is None
+        assert session.scalar(select(Issue.status)) == "draft"
