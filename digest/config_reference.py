@@ -21,11 +21,17 @@ def markdown_reference() -> str:
     for doc in documented_settings():
         if doc.section != section:
             section = doc.section
-            lines += ["", f"**[{section}]**", "",
-                      "| setting | default | environment variable | meaning |",
-                      "|---|---|---|---|"]
-        lines.append(f"| `{doc.section}.{doc.key}` | `{_cell(toml_value(doc.default))}` | "
-                     f"`{doc.env}` | {_cell(doc.help)} |")
+            lines += [
+                "",
+                f"**[{section}]**",
+                "",
+                "| setting | default | environment variable | meaning |",
+                "|---|---|---|---|",
+            ]
+        lines.append(
+            f"| `{doc.section}.{doc.key}` | `{_cell(toml_value(doc.default))}` | "
+            f"`{doc.env}` | {_cell(doc.help)} |"
+        )
     lines += ["", END]
     return "\n".join(lines)
 

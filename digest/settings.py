@@ -209,10 +209,14 @@ def documented_settings() -> Iterator[SettingDoc]:
             yield SettingDoc(section, f.name, hints[f.name], getattr(defaults, f.name), help_text)
 
 
-def _coerce(doc: SettingDoc, value: Any, where: str) -> Any:
+def _coerce(doc: SettingDoc, value: Any, where: str, *, from_text: bool = False) -> Any:
+    """Check a value's type; `from_text` values (environment variables) are parsed first.
+
+    TOML values are typed already, so `port = "25"` in the file is an error, not a guess.
+    """
     name = f"{where}: {doc.section}.{doc.key}"
     kind = doc.type
-    if isinstance(value, str) and kind is not str:
+    if from_text and isinstance(value, str) and kind is not str:
         text = value.strip()
         try:
             if kind is bool:
@@ -281,8 +285,12 @@ def load_settings(
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{where}: cannot be read: {e}") from e
         for section, table in data.items():
-            if section not in SECTIONS or not isinstance(table, dict):
+            if section not in SECTIONS:
                 raise _unknown(where, f"[{section}]", [f"[{s}]" for s in SECTIONS])
+            if not isinstance(table, dict):
+                raise ConfigError(
+                    f"{where}: {section} must be a table: put its settings under [{section}]"
+                )
             for key, value in table.items():
                 doc = docs.get((section, key))
                 if doc is None:
@@ -296,7 +304,7 @@ def load_settings(
         doc = by_env.get(name)
         if doc is None:
             raise _unknown("environment", name, list(by_env))
-        values[doc.section][doc.key] = _coerce(doc, value, "environment")
+        values[doc.section][doc.key] = _coerce(doc, value, "environment", from_text=True)
     settings = Settings(
         **{section: cls(**values[section]) for section, cls in SECTIONS.items()},
         source=path.resolve() if path else None,

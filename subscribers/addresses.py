@@ -22,5 +22,5 @@ def normalize_address(raw: str) -> str:
 
 
 def clean_name(raw: str) -> str:
-    """A display name safe for a header: control characters and line breaks removed."""
-    return " ".join("".join(c for c in raw if c.isprintable()).split())[:200]
+    """A display name safe for a header: control characters and line breaks become spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in raw).split())[:200]

@@ -49,7 +49,9 @@ def _rows(path: Path) -> Iterator[tuple[int, str, str]]:
         except csv.Error:
             dialect = csv.excel
         except UnicodeDecodeError as e:
-            raise SubscriberError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+            raise SubscriberError(
+                f"{path}:{_first_bad_line(path)}: not UTF-8 text ({e.reason})"
+            ) from e
         handle.seek(0)
         reader = csv.reader(handle, dialect)
         try:
@@ -70,10 +72,25 @@ def _rows(path: Path) -> Iterator[tuple[int, str, str]]:
                 yield line, address, name
         except UnicodeDecodeError as e:
             raise SubscriberError(
-                f"{path}:{reader.line_num + 1}: not UTF-8 text ({e.reason})"
+                f"{path}:{_first_bad_line(path)}: not UTF-8 text ({e.reason})"
             ) from e
         except csv.Error as e:
             raise SubscriberError(f"{path}:{reader.line_num}: {e}") from e
+
+
+def _first_bad_line(path: Path) -> int:
+    """The number of the first line that is not UTF-8.
+
+    The text reader decodes ahead in chunks, so its position when decoding fails can be
+    a hundred lines before the bad byte; the file is scanned again to name the right line.
+    """
+    with path.open("rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 def import_csv(db: Database, path: Path, now: datetime, *, origin: str = "import") -> ImportReport:

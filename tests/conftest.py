@@ -20,7 +20,9 @@ from digest.settings import Settings, load_settings
 from tests.support.http import FeedHttpServer
 from tests.support.smtp import SmtpTestServer
 
-PG_ADMIN = os.environ.get("DIGEST_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+PG_ADMIN = os.environ.get(
+    "TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+)
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -52,8 +54,10 @@ def pg_url() -> Iterator[str]:
     name = f"digest_test_{os.getpid()}_{secrets.token_hex(3)}"
     admin.execute(f'CREATE DATABASE "{name}"')
     params = dict(p.split("=", 1) for p in PG_ADMIN.split())
-    url = (f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}"
-           f":{params.get('port', '5432')}/{name}")
+    url = (
+        f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}"
+        f":{params.get('port', '5432')}/{name}"
+    )
     try:
         yield url
     finally:
@@ -89,7 +93,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         if db_url:
             env["DIGEST_DATABASE_URL"] = db_url
         for key, value in values.items():
-            env[f"DIGEST_{key.upper()}"] = " ".join(value) if isinstance(value, list) else str(value)
+            env[f"DIGEST_{key.upper()}"] = (
+                " ".join(value) if isinstance(value, list) else str(value)
+            )
         path = tmp_path / "digest.toml"
         path.write_text('[workspace]\ndata_dir = "data"\n', encoding="utf-8")
         return load_settings(path, env=env)
@@ -109,3 +115,22 @@ def http_server() -> Iterator[FeedHttpServer]:
     server = FeedHttpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all (not migrated): a new SQLite file, or a new
+    PostgreSQL database dropped after the test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    base: str = request.getfixturevalue("pg_url")
+    name = f"{base.rsplit('/', 1)[1]}_empty"
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

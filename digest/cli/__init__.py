@@ -54,6 +54,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def one_line(message: str) -> str:
+    """The message on one line: drivers add hint lines (psycopg: "Is the server running...")."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a DigestError becomes `digest: error: ...` on stderr and exit status 1."""
     debug = "--debug" in (argv if argv is not None else sys.argv)
@@ -65,13 +70,19 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("digest: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as e:
+        command = e.ctx.command_path if e.ctx else "digest"
+        click.echo(
+            f"digest: error: {one_line(e.format_message())} (see '{command} --help')", err=True
+        )
+        sys.exit(e.exit_code)
     except click.ClickException as e:
-        e.show()
+        click.echo(f"digest: error: {one_line(e.format_message())}", err=True)
         sys.exit(e.exit_code)
     except DigestError as e:
         if debug:
             raise
-        click.echo(f"digest: error: {e}", err=True)
+        click.echo(f"digest: error: {one_line(str(e))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("digest: interrupted", err=True)
@@ -80,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         click.echo(
-            f"digest: internal error: {e.__class__.__name__}: {e} "
+            f"digest: internal error: {e.__class__.__name__}: {one_line(str(e))} "
             "(run again with --debug for the traceback)",
             err=True,
         )

@@ -14,11 +14,18 @@ SUMMARY_TAGS = {"p", "br", "a", "strong", "b", "em", "i", "ul", "ol", "li", "blo
 SUMMARY_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 _SPACE = re.compile(r"\s+")
+# Line breaks and block elements separate words: "<p>One.</p><p>Two.</p>" is "One. Two.".
+_BREAK = re.compile(
+    r"<\s*/?\s*(?:br|p|div|li|ul|ol|dd|dt|dl|blockquote|pre|hr|h[1-6]|tr|td|th|table)\b",
+    re.IGNORECASE,
+)
 
 
 def plain_text(markup: str) -> str:
     """Tags stripped, entities decoded, whitespace (CR/LF included) folded to single spaces."""
-    text = nh3.clean(markup, tags=set(), clean_content_tags={"script", "style"})
+    text = nh3.clean(
+        _BREAK.sub(r" \g<0>", markup), tags=set(), clean_content_tags={"script", "style"}
+    )
     return _SPACE.sub(" ", html.unescape(text)).strip()
 
 

@@ -94,6 +94,12 @@ class Database:
                 upgrade(self.engine)
         except OperationalError as e:
             raise StorageError(f"{self.url}: cannot open the database: {e.orig}") from e
+        except SQLAlchemyError as e:
+            # PostgreSQL reports a clash with existing tables as a ProgrammingError.
+            reason = getattr(e, "orig", None) or e
+            raise StorageError(
+                f"{self.url}: cannot migrate the schema to {head_revision()}: {reason}"
+            ) from e
 
     @contextmanager
     def session(self) -> Iterator[Session]:

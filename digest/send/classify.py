@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 from digest.model import DeliveryStatus
 
-_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# RFC 3463 puts the enhanced code first in a reply line ("550 5.1.1 No such user"), with or
+# without the basic code in front; searching anywhere would take part of an IP address
+# ("blocked 192.5.1.10" holds "5.1.10") for one. Some servers write it as "#5.1.0".
+_ENHANCED = re.compile(r"^[ \t]*(?:\d{3}[ -])?#?([245]\.\d{1,3}\.\d{1,3})(?![\w.])", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +23,7 @@ class Verdict:
 
 def enhanced_code(reply: str) -> str | None:
     match = _ENHANCED.search(reply)
-    return match.group(0) if match else None
+    return match.group(1) if match else None
 
 
 def classify_reply(code: int | None, reply: str, *, at_rcpt: bool = False) -> Verdict:

@@ -39,8 +39,7 @@ class MessageTemplate:
 
     def personalize(self, recipient: Recipient, links: Links) -> bytes:
         """The complete message for one subscriber, as bytes ready for SMTP DATA."""
-        head = _headers(
-            ("To", formataddr((recipient.name, recipient.email), charset="utf-8")),
+        head = _to_header(recipient) + _headers(
             ("Message-ID", recipient.message_id),
             ("List-Unsubscribe", f"<{links.unsubscribe}>"),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
@@ -73,6 +72,16 @@ def _headers(*fields: tuple[str, str]) -> bytes:
             raise ValueError(f"{name} header value {value!r} is not one ASCII line")
         lines.append(f"{name}: {value}\r\n")
     return "".join(lines).encode("ascii")
+
+
+def _to_header(recipient: Recipient) -> bytes:
+    """The To line: written directly for an ASCII name, folded by the email package into
+    RFC 2047 encoded words of at most 75 characters for any other."""
+    if "\r" in recipient.name or "\n" in recipient.name:
+        raise ValueError(f"To header: name {recipient.name!r} contains a line break")
+    if recipient.name.isascii():
+        return _headers(("To", formataddr((recipient.name, recipient.email))))
+    return SMTP.fold_binary("To", formataddr((recipient.name, recipient.email), charset="utf-8"))
 
 
 def _part(boundary: str, content_type: str, body: str) -> bytes:

@@ -26,28 +26,55 @@ from tests.support.smtp import SmtpTestServer
 def seed(db: Database, clock: Clock, tmp_path: Path, count: int) -> None:
     now = clock()
     entries = [
-        Entry(kind=ItemKind.NEWS, title=f"News {n}", link=f"https://example.org/n/{n}",
-              summary="<p>Summary</p>", guid=f"n{n}", published_at=now - timedelta(hours=n))
+        Entry(
+            kind=ItemKind.NEWS,
+            title=f"News {n}",
+            link=f"https://example.org/n/{n}",
+            summary="<p>Summary</p>",
+            guid=f"n{n}",
+            published_at=now - timedelta(hours=n),
+        )
         for n in range(3)
     ] + [
-        Entry(kind=ItemKind.EVENT, title="Forum", link="https://example.org/e/1", summary="",
-              guid="e1", event_start=now + timedelta(days=5)),
-        Entry(kind=ItemKind.CALL, title="Call", link="https://example.org/c/1", summary="",
-              guid="c1", deadline=now + timedelta(days=9)),
+        Entry(
+            kind=ItemKind.EVENT,
+            title="Forum",
+            link="https://example.org/e/1",
+            summary="",
+            guid="e1",
+            event_start=now + timedelta(days=5),
+        ),
+        Entry(
+            kind=ItemKind.CALL,
+            title="Call",
+            link="https://example.org/c/1",
+            summary="",
+            guid="c1",
+            deadline=now + timedelta(days=9),
+        ),
     ]
     with db.session() as session:
         store_entries(session, None, entries, now)
     roster = tmp_path / "people.csv"
-    roster.write_text("email,name\n" + "".join(
-        f"user{n}@example.com,User {n}\n" for n in range(count)), encoding="utf-8")
+    roster.write_text(
+        "email,name\n" + "".join(f"user{n}@example.com,User {n}\n" for n in range(count)),
+        encoding="utf-8",
+    )
     import_csv(db, roster, now)
 
 
 @pytest.fixture
-def ready(db: Database, db_url: str, clock: Clock, tmp_path: Path,
-          make_settings: Callable[..., Settings], smtp_server: SmtpTestServer) -> Settings:
-    settings = make_settings(db_url, smtp_port=smtp_server.port, smtp_connections=3,
-                             smtp_retry_delay_seconds=0.01)
+def ready(
+    db: Database,
+    db_url: str,
+    clock: Clock,
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    smtp_server: SmtpTestServer,
+) -> Settings:
+    settings = make_settings(
+        db_url, smtp_port=smtp_server.port, smtp_connections=3, smtp_retry_delay_seconds=0.01
+    )
     seed(db, clock, tmp_path, 40)
     compose_issue(db, settings, clock)
     return settings
@@ -120,8 +147,11 @@ def test_temporary_failures_are_retried_and_permanent_ones_recorded(
         assert statuses["user6@example.com"] == "active"  # policy refusal: not the address
         bounce = session.scalars(select(BounceEvent)).one()
         assert bounce.status_code == "5.1.1" and bounce.kind == "hard"
-        reply = session.scalar(select(Delivery.last_reply).join(Subscriber).where(
-            Subscriber.email == "user6@example.com"))
+        reply = session.scalar(
+            select(Delivery.last_reply)
+            .join(Subscriber)
+            .where(Subscriber.email == "user6@example.com")
+        )
         assert reply is not None and reply.startswith("554")
 
 
@@ -168,8 +198,9 @@ def test_unsubscribed_before_the_run_is_skipped(
     db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
 ) -> None:
     with db.session() as session:
-        person = session.scalars(select(Subscriber).where(
-            Subscriber.email == "user1@example.com")).one()
+        person = session.scalars(
+            select(Subscriber).where(Subscriber.email == "user1@example.com")
+        ).one()
         person.status = "unsubscribed"
     report = send_issue(db, ready, clock)
     assert "user1@example.com" not in rcpt_counts(smtp_server)

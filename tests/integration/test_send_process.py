@@ -36,7 +36,9 @@ def workspace(tmp_path: Path, db_url: str, port: int) -> Path:
 def start_send(config: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "digest", "--config", str(config), "issue", "send"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
 
@@ -49,8 +51,9 @@ def wait_for(server: SmtpTestServer, count: int, child: subprocess.Popen[bytes])
 
 
 @pytest.fixture
-def prepared(db: Database, db_url: str, clock: Clock, tmp_path: Path,
-             smtp_server: SmtpTestServer) -> Path:
+def prepared(
+    db: Database, db_url: str, clock: Clock, tmp_path: Path, smtp_server: SmtpTestServer
+) -> Path:
     config = workspace(tmp_path, db_url, smtp_server.port)
     seed(db, clock, tmp_path, SUBSCRIBERS)
     compose_issue(db, load_settings(config, env={}), clock)
@@ -71,7 +74,9 @@ def test_sigterm_stops_cleanly_and_the_rerun_completes_exactly_once(
     smtp_server.faults.delay = 0.0
     rerun = subprocess.run(
         [sys.executable, "-m", "digest", "--config", str(prepared), "issue", "send"],
-        capture_output=True, timeout=120, check=False,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     assert rerun.returncode == 0, rerun.stderr
     counts = Counter(r.rcpt for r in smtp_server.received)
@@ -89,7 +94,9 @@ def test_sigkill_loses_nobody_and_repeats_at_most_one_write_group(
     smtp_server.faults.delay = 0.0
     rerun = subprocess.run(
         [sys.executable, "-m", "digest", "--config", str(prepared), "issue", "send"],
-        capture_output=True, timeout=120, check=False,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     assert rerun.returncode == 0, rerun.stderr
     assert b"resumed" in rerun.stderr

@@ -1,0 +1,216 @@
+"""Rendering an issue: template errors name file and line, HTML is safe, text stands alone."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.errors import RenderError
+from digest.model import IssuePlan, ItemKind, QueuedItem, RenderedIssue
+from digest.render import PLACEHOLDERS, compile_mjml, make_environment, render_issue
+from digest.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+TRICKY_TITLE = 'Fish & Chips <b>bold</b> "quoted" > all'
+
+MakeSettings = Callable[..., Settings]
+
+
+def item(
+    item_id: int,
+    kind: ItemKind,
+    title: str,
+    summary: str = "",
+    *,
+    event_start: datetime | None = None,
+    deadline: datetime | None = None,
+) -> QueuedItem:
+    return QueuedItem(
+        id=item_id,
+        kind=kind,
+        title=title,
+        link=f"https://example.org/{kind}/{item_id}",
+        summary=summary,
+        published_at=NOW - timedelta(days=1),
+        event_start=event_start,
+        deadline=deadline,
+    )
+
+
+def full_plan() -> IssuePlan:
+    return IssuePlan(
+        number=12,
+        date=NOW,
+        news=(
+            item(
+                1,
+                ItemKind.NEWS,
+                TRICKY_TITLE,
+                '<p>Hello <script>alert("pwned")</script><a href="https://example.org/x">'
+                'link</a><img src="x" onerror="alert(2)"></p>',
+            ),
+        ),
+        events=(item(2, ItemKind.EVENT, "Winter summit", event_start=NOW + timedelta(days=13)),),
+        calls=(item(3, ItemKind.CALL, "Research grants", deadline=NOW + timedelta(days=30)),),
+    )
+
+
+@pytest.fixture
+def settings(make_settings: MakeSettings) -> Settings:
+    # A neutral preheader: the default one names every section, which would hide an omission.
+    return make_settings(
+        newsletter_preheader="This week from {{ name }}.", newsletter_language="pt"
+    )
+
+
+@pytest.fixture
+def rendered(settings: Settings) -> RenderedIssue:
+    return render_issue(full_plan(), settings)
+
+
+def broken_templates(tmp_path: Path, partial: str, old: str, new: str) -> Path:
+    folder = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", folder)
+    path = folder / "partials" / partial
+    source = path.read_text(encoding="utf-8")
+    assert old in source
+    path.write_text(source.replace(old, new, 1), encoding="utf-8")
+    return folder
+
+
+def line_of(folder: Path, partial: str, needle: str) -> int:
+    lines = (folder / "partials" / partial).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if needle in line)
+
+
+def test_template_syntax_error_names_the_file_and_line(settings: Settings, tmp_path: Path) -> None:
+    folder = broken_templates(tmp_path, "news.mjml.j2", "{{ item.title }}", "{{ item.title + }}")
+    line = line_of(folder, "news.mjml.j2", "{{ item.title + }}")
+    with pytest.raises(RenderError) as caught:
+        render_issue(full_plan(), settings, make_environment(settings, folder))
+    assert re.search(rf"news\.mjml\.j2:{line}\b", str(caught.value)), str(caught.value)
+
+
+def test_unknown_variable_names_the_file_and_line(settings: Settings, tmp_path: Path) -> None:
+    folder = broken_templates(
+        tmp_path, "events.mjml.j2", "{{ item.title }}</a>", "{{ no_such_variable }}</a>"
+    )
+    line = line_of(folder, "events.mjml.j2", "no_such_variable")
+    with pytest.raises(RenderError) as caught:
+        render_issue(full_plan(), settings, make_environment(settings, folder))
+    message = str(caught.value)
+    assert f"events.mjml.j2:{line}" in message
+    assert "no_such_variable" in message
+
+
+def test_unknown_attribute_names_the_file_and_line(settings: Settings, tmp_path: Path) -> None:
+    folder = broken_templates(
+        tmp_path, "calls.mjml.j2", "item.deadline|longdate", "item.closing_date|longdate"
+    )
+    line = line_of(folder, "calls.mjml.j2", "closing_date")
+    with pytest.raises(RenderError) as caught:
+        render_issue(full_plan(), settings, make_environment(settings, folder))
+    assert f"calls.mjml.j2:{line}" in str(caught.value)
+
+
+def test_invalid_mjml_from_a_template_is_a_render_error(settings: Settings, tmp_path: Path) -> None:
+    folder = broken_templates(tmp_path, "footer.mjml.j2", "</mj-section>", "")
+    with pytest.raises(RenderError, match="MJML"):
+        render_issue(full_plan(), settings, make_environment(settings, folder))
+
+
+@pytest.mark.parametrize("source", ["", "not mjml at all", "<mjml><mj-body><mj-section>"])
+def test_invalid_mjml_is_a_render_error(source: str) -> None:
+    with pytest.raises(RenderError, match="MJML"):
+        compile_mjml(source)
+
+
+def test_templates_without_the_unsubscribe_link_are_refused(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = broken_templates(
+        tmp_path, "footer.mjml.j2", "{{ links.unsubscribe }}", "https://example.org/"
+    )
+    with pytest.raises(RenderError, match="unsubscribe"):
+        render_issue(full_plan(), settings, make_environment(settings, folder))
+
+
+def test_script_in_a_summary_never_reaches_the_html(rendered: RenderedIssue) -> None:
+    lowered = rendered.html.lower()
+    assert "pwned" not in rendered.html
+    assert "onerror" not in lowered
+    assert '<img src="x"' not in lowered
+    assert "alert(" not in lowered
+    # The harmless part of the summary survives, link included.
+    assert 'href="https://example.org/x"' in rendered.html
+    assert "pwned" not in rendered.text
+
+
+def test_titles_are_escaped_in_html_and_verbatim_in_text(rendered: RenderedIssue) -> None:
+    assert "Fish &amp; Chips &lt;b&gt;bold&lt;/b&gt;" in rendered.html
+    assert "<b>bold</b>" not in rendered.html
+    assert TRICKY_TITLE in rendered.text.splitlines()
+    assert "&amp;" not in rendered.text
+    assert "&lt;" not in rendered.text
+
+
+def test_all_three_sections_appear_in_order(rendered: RenderedIssue) -> None:
+    html_positions = [
+        rendered.html.index(h) for h in ("Latest news", "Upcoming events", "Open calls")
+    ]
+    assert html_positions == sorted(html_positions)
+    text_positions = [
+        rendered.text.index(h) for h in ("LATEST NEWS", "UPCOMING EVENTS", "OPEN CALLS")
+    ]
+    assert text_positions == sorted(text_positions)
+    assert "Winter summit" in rendered.html and "Winter summit" in rendered.text
+    assert "Deadline: 23 December 2026" in rendered.text
+
+
+def test_sections_without_items_are_omitted(settings: Settings) -> None:
+    plan = IssuePlan(number=3, date=NOW, news=full_plan().news)
+    result = render_issue(plan, settings)
+    assert "LATEST NEWS" in result.text
+    for heading in ("upcoming events", "open calls"):
+        assert heading not in result.html.lower()
+        assert heading not in result.text.lower()
+
+
+def test_html_has_lang_and_both_placeholders(rendered: RenderedIssue) -> None:
+    assert re.search(r'<html[^>]*\blang="pt"', rendered.html)
+    assert f'href="{PLACEHOLDERS.unsubscribe}"' in rendered.html
+    assert f'href="{PLACEHOLDERS.preferences}"' in rendered.html
+    assert PLACEHOLDERS.unsubscribe in rendered.text
+    assert PLACEHOLDERS.preferences in rendered.text
+
+
+def test_text_part_is_written_for_text_not_derived_from_html(rendered: RenderedIssue) -> None:
+    assert "LATEST NEWS\n===========" in rendered.text
+    assert "LATEST NEWS" not in rendered.html
+    assert "<" not in rendered.text.replace(TRICKY_TITLE, "")
+    assert "Read more: https://example.org/news/1" in rendered.text
+    assert all(len(line) <= 78 for line in rendered.text.splitlines() if " " in line)
+
+
+def test_subject_and_preheader_come_from_the_settings(rendered: RenderedIssue) -> None:
+    assert rendered.subject == "Digest #12 – 23 November 2026"
+    assert rendered.preheader == "This week from Digest."
+    assert "This week from Digest." in rendered.html
+
+
+def test_subject_stays_on_one_line(make_settings: MakeSettings) -> None:
+    settings = make_settings(newsletter_subject="{{ name }}\n#{{ number }}\r\n{{ date }}")
+    result = render_issue(full_plan(), settings)
+    assert result.subject == "Digest #12 23 November 2026"
+
+
+def test_unknown_variable_in_the_subject_names_the_setting(make_settings: MakeSettings) -> None:
+    settings = make_settings(newsletter_subject="{{ nme }} #{{ number }}")
+    with pytest.raises(RenderError, match=r"newsletter\.subject"):
+        render_issue(full_plan(), settings)
