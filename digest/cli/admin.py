@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 
 from digest.cli.app import App, echo_json, pass_app
 from digest.cli.issue import progress_bar
-from digest.db.engine import current_revision, head_revision, upgrade
+from digest.db.engine import current_revision, head_revision, make_engine, upgrade
 from digest.db.schema import Issue, Item
 from digest.demo import run_demo
 from digest.errors import ConfigError
@@ -34,8 +35,10 @@ def init(path: Path, force: bool) -> None:
     """Write a commented starter settings file with a fresh secret key."""
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists (use --force to overwrite it)")
-    path.write_text(starter_file(), encoding="utf-8")
-    path.chmod(0o600)  # it holds the signing key
+    # Readable by its owner only from the first byte: it holds the signing key.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(starter_file())
     click.echo(f"wrote {path}: edit [newsletter] and [smtp], then run `digest db upgrade`")
 
 
@@ -94,8 +97,6 @@ def db() -> None:
 @pass_app
 def db_upgrade(app: App) -> None:
     """Apply pending schema migrations."""
-    from digest.db.engine import make_engine
-
     engine = make_engine(app.settings.database_url)
     before, after = upgrade(engine)
     engine.dispose()
@@ -109,8 +110,6 @@ def db_upgrade(app: App) -> None:
 @pass_app
 def db_current(app: App) -> None:
     """Show the schema revision of the database and the one this version needs."""
-    from digest.db.engine import make_engine
-
     engine = make_engine(app.settings.database_url)
     click.echo(f"database: {current_revision(engine) or 'empty'}; needed: {head_revision()}")
     engine.dispose()
@@ -134,10 +133,11 @@ def status(app: App, as_json: bool) -> None:
         deliveries = ledger.counts(session, issue.id) if issue else {}
     sources = list_sources(app.db)
     healths = [health(s) for s in sources]
+    by_health = {h: healths.count(h) for h in sorted(set(healths))}
     data = {
         "settings": str(settings.source or "(built-in defaults)"),
         "database": app.db.url,
-        "sources": {h: healths.count(h) for h in sorted(set(healths))},
+        "sources": by_health,
         "items": queue,
         "subscribers": people,
         "latest_issue": (
@@ -155,7 +155,7 @@ def status(app: App, as_json: bool) -> None:
         echo_json(data)
         return
     click.echo(f"settings     {data['settings']}\ndatabase     {data['database']}")
-    click.echo(f"sources      {len(sources)} ({_pairs(data['sources'])})")
+    click.echo(f"sources      {len(sources)} ({_pairs(by_health)})")
     click.echo(f"items        {_pairs(queue) or 'none'}")
     click.echo(f"subscribers  {_pairs(people) or 'none'}")
     if issue:
@@ -167,8 +167,7 @@ def status(app: App, as_json: bool) -> None:
         click.echo("latest issue none yet")
 
 
-def _pairs(counts: object) -> str:
-    assert isinstance(counts, dict)
+def _pairs(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
 
 

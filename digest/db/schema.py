@@ -114,6 +114,9 @@ class Issue(Base):
     created_at: Mapped[datetime]
     composed_at: Mapped[datetime]
     send_started_at: Mapped[datetime | None]
+    # The lease of the process that is sending: one sender per issue at a time.
+    send_owner: Mapped[str | None] = mapped_column(String(200))
+    send_heartbeat_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
 
 

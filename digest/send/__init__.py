@@ -20,7 +20,7 @@ from digest.db.engine import Database
 from digest.db.schema import Issue, IssueItem, Item
 from digest.issues import latest_issue
 from digest.model import DeliveryStatus, ItemState, Recipient, SendOutcome
-from digest.send import ledger
+from digest.send import lease, ledger
 from digest.send.classify import Verdict, classify_reply, retry_delay
 from digest.send.message import Links, MessageTemplate, build_template, make_message_id
 from digest.send.pacing import Pacer
@@ -136,8 +136,10 @@ def send_issue(
         with db.session() as session:
             done = ledger.counts(session, issue.id)
         return SendReport(number=issue.number, recipients=sum(done.values()), counts=done)
+    owner = lease.Owner.me()
     with db.session() as session:
         now = clock()
+        lease.acquire(session, issue.id, owner, now)
         row = session.get_one(Issue, issue.id)
         if row.status == "draft":
             row.status, row.send_started_at = "sending", now
@@ -147,7 +149,13 @@ def send_issue(
         )
         ledger.skip_inactive(session, issue.id, now)
     factory = transport_factory or (lambda: SmtpTransport(settings.smtp))
-    failures = _deliver(db, settings, issue.id, personalizer, factory, clock, progress, sleep)
+    try:
+        failures = _deliver(
+            db, settings, issue.id, owner, personalizer, factory, clock, progress, sleep
+        )
+    finally:
+        with db.session() as session:
+            lease.release(session, issue.id, owner)
     with db.session() as session:
         final = ledger.counts(session, issue.id)
         report = SendReport(
@@ -188,6 +196,7 @@ def _deliver(
     db: Database,
     settings: Settings,
     issue_id: int,
+    owner: lease.Owner,
     personalizer: Personalizer,
     factory: Callable[[], Transport],
     clock: Callable[[], datetime],
@@ -236,6 +245,7 @@ def _deliver(
         if not finished:
             return
         with db.session() as session:
+            lease.renew(session, issue_id, owner, clock())
             ledger.record(
                 session,
                 finished,
@@ -266,12 +276,15 @@ def _deliver(
     try:
         while True:
             with db.session() as session:
+                lease.renew(session, issue_id, owner, clock())
                 batch = ledger.claim(session, issue_id, clock(), CLAIM)
                 due = None if batch else ledger.next_due(session, issue_id)
             if not batch:
                 if due is None:
                     break
-                sleep(max(0.0, (due - clock()).total_seconds()) + 0.01)
+                # Waiting for deferred retries: in steps, so the lease stays fresh.
+                wait = max(0.0, (due - clock()).total_seconds()) + 0.01
+                sleep(min(wait, lease.LEASE_SECONDS / 4))
                 continue
             for recipient in batch:
                 pending.add(workers.pool.submit(deliver, recipient))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,10 +15,11 @@ from sqlalchemy import select
 
 from digest.db.engine import Database
 from digest.db.schema import BounceEvent, Delivery, Issue, Item, Subscriber
+from digest.errors import SendError
 from digest.issues import compose_issue
 from digest.model import Entry, ItemKind
 from digest.queue import store_entries
-from digest.send import send_issue
+from digest.send import lease, send_issue
 from digest.send.transport import SmtpTransport
 from digest.settings import Settings
 from subscribers.importer import import_csv
@@ -216,3 +220,45 @@ def test_dry_run_changes_nothing(
     with db.session() as session:
         assert session.scalars(select(Delivery)).first() is None
         assert session.scalar(select(Issue.status)) == "draft"
+
+
+def test_a_second_sender_is_refused_while_the_first_holds_the_lease(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    with db.session() as session:
+        issue_id = session.scalars(select(Issue.id)).one()
+        # A live process on this machine (this one, under another token) is sending.
+        lease.acquire(session, issue_id, lease.Owner.me(), clock())
+    with pytest.raises(SendError, match="another process"):
+        send_issue(db, ready, clock)
+    assert smtp_server.received == []
+    with db.session() as session:
+        assert session.scalars(select(Delivery)).first() is None  # nothing was requeued
+
+
+def test_a_lease_is_taken_over_when_its_holder_is_gone(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with db.session() as session:
+        issue_id = session.scalars(select(Issue.id)).one()
+        gone = lease.Owner(socket.gethostname(), dead.pid, "gone")
+        lease.acquire(session, issue_id, gone, clock())
+    assert send_issue(db, ready, clock).finished
+
+
+def test_a_stale_lease_is_taken_over(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    with db.session() as session:
+        issue_id = session.scalars(select(Issue.id)).one()
+        elsewhere = lease.Owner("another-host", 4242, "away")
+        lease.acquire(session, issue_id, elsewhere, clock())
+    with pytest.raises(SendError):
+        send_issue(db, ready, clock)
+    clock.advance(seconds=lease.LEASE_SECONDS + 1)
+    report = send_issue(db, ready, clock)
+    assert report.finished and report.sent == 40
+    with db.session() as session:
+        assert session.scalar(select(Issue.send_owner)) is None  # released at the end

@@ -42,6 +42,15 @@ def start_send(config: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def send_to_the_end(config: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(config), "issue", "send"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def wait_for(server: SmtpTestServer, count: int, child: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while len(server.received) < count:
@@ -72,12 +81,7 @@ def test_sigterm_stops_cleanly_and_the_rerun_completes_exactly_once(
     assert err.decode().strip().splitlines()[-1] == "digest: interrupted"
     assert len(smtp_server.received) < SUBSCRIBERS
     smtp_server.faults.delay = 0.0
-    rerun = subprocess.run(
-        [sys.executable, "-m", "digest", "--config", str(prepared), "issue", "send"],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    rerun = send_to_the_end(prepared)
     assert rerun.returncode == 0, rerun.stderr
     counts = Counter(r.rcpt for r in smtp_server.received)
     assert len(counts) == SUBSCRIBERS
@@ -92,12 +96,7 @@ def test_sigkill_loses_nobody_and_repeats_at_most_one_write_group(
     child.kill()
     child.wait(timeout=30)
     smtp_server.faults.delay = 0.0
-    rerun = subprocess.run(
-        [sys.executable, "-m", "digest", "--config", str(prepared), "issue", "send"],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    rerun = send_to_the_end(prepared)
     assert rerun.returncode == 0, rerun.stderr
     assert b"resumed" in rerun.stderr
     counts = Counter(r.rcpt for r in smtp_server.received)

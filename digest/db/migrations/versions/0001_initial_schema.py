@@ -28,6 +28,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('composed_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('send_started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('send_owner', sa.String(length=200), nullable=True),
+    sa.Column('send_heartbeat_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_issues')),
     sa.UniqueConstraint('number', name=op.f('uq_issues_number'))
