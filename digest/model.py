@@ -48,6 +48,20 @@ class SourceRef:
     kind: SourceKind
     etag: str | None = None
     last_modified: str | None = None
+    dayfirst: bool = True  # how to read 08/11/2017 in this source's text
+    timezone: str = "UTC"  # the zone of this source's times that carry none
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParseOptions:
+    """What parsing one source needs to know besides its bytes."""
+
+    kind: SourceKind
+    summary_chars: int = 400
+    dayfirst: bool = True
+    timezone: str = "UTC"
+    now: datetime | None = None  # recurring events are expanded from here
+    lookahead_days: int = 90
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

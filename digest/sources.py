@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
@@ -15,8 +16,21 @@ from digest.model import SourceKind
 FAILING_AFTER = 3
 
 
-def add_source(db: Database, url: str, kind: SourceKind, name: str, now: datetime) -> Source:
+def add_source(
+    db: Database,
+    url: str,
+    kind: SourceKind,
+    name: str,
+    now: datetime,
+    *,
+    dayfirst: bool = True,
+    timezone: str = "UTC",
+) -> Source:
     """Register a feed; the URL must be http(s) and not registered yet."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CollectError(f"unknown time zone {timezone!r}") from None
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CollectError(f"{url!r} is not an http(s) URL")
@@ -27,6 +41,8 @@ def add_source(db: Database, url: str, kind: SourceKind, name: str, now: datetim
             url=url.strip(),
             kind=kind,
             name=name or parts.netloc,
+            dayfirst=dayfirst,
+            timezone=timezone,
             created_at=now,
             items_found=0,
             consecutive_failures=0,

@@ -6,9 +6,9 @@ import click
 from sqlalchemy import select
 
 from digest.cli.app import App, echo_json, pass_app, when
-from digest.collect import collect
+from digest.collect import check_source, collect
 from digest.db.schema import Item
-from digest.model import ItemKind, ItemState, SourceKind
+from digest.model import ItemKind, ItemState, SourceKind, SourceRef
 from digest.sources import add_source, health, list_sources
 
 
@@ -26,11 +26,58 @@ def sources() -> None:
     help="What the feed carries.",
 )
 @click.option("--name", default="", help="A name for listings (default: the host).")
+@click.option(
+    "--date-order",
+    type=click.Choice(["dmy", "mdy"]),
+    default="dmy",
+    show_default=True,
+    help="How to read dates like 08/11/2017 in this feed's text.",
+)
+@click.option(
+    "--timezone", default="UTC", show_default=True, help="Zone of times the feed gives without one."
+)
 @pass_app
-def sources_add(app: App, url: str, kind: str, name: str) -> None:
-    """Register the feed at URL."""
-    source = add_source(app.db, url, SourceKind(kind), name, app.clock())
+def sources_add(app: App, url: str, kind: str, name: str, date_order: str, timezone: str) -> None:
+    """Register the feed (RSS, Atom, JSON Feed or iCalendar) at URL."""
+    source = add_source(
+        app.db,
+        url,
+        SourceKind(kind),
+        name,
+        app.clock(),
+        dayfirst=date_order == "dmy",
+        timezone=timezone,
+    )
     click.echo(f"added source {source.id}: {source.url} ({source.kind})")
+
+
+@sources.command("check")
+@click.argument("url")
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in SourceKind]),
+    required=True,
+    help="What the feed carries.",
+)
+@click.option("--date-order", type=click.Choice(["dmy", "mdy"]), default="dmy", show_default=True)
+@click.option("--timezone", default="UTC", show_default=True)
+@pass_app
+def sources_check(app: App, url: str, kind: str, date_order: str, timezone: str) -> None:
+    """Fetch URL once and show what would be queued; nothing is stored."""
+    source = SourceRef(
+        id=0,
+        url=url,
+        name=url,
+        kind=SourceKind(kind),
+        dayfirst=date_order == "dmy",
+        timezone=timezone,
+    )
+    entries = check_source(source, app.settings, app.clock())
+    for entry in entries:
+        date = entry.event_start or entry.deadline or entry.published_at
+        flag = f"  [review: {entry.needs_review}]" if entry.needs_review else ""
+        click.echo(f"{entry.kind:<5}  {when(date)}  {entry.title}{flag}")
+    click.echo(f"{url}: {len(entries)} entries would be queued (nothing was stored)")
 
 
 @sources.command("list")

@@ -10,11 +10,11 @@ from datetime import datetime
 from sqlalchemy import select
 
 from digest.collect.fetch import fetch_all
-from digest.collect.parse import parse_feed
+from digest.collect.formats import parse_body
 from digest.db.engine import Database
 from digest.db.schema import Source
 from digest.errors import CollectError
-from digest.model import Fetched, SourceKind, SourceRef, SourceReport
+from digest.model import Entry, Fetched, ParseOptions, SourceKind, SourceRef, SourceReport
 from digest.queue import expire_items, store_entries
 from digest.settings import Settings
 
@@ -27,6 +27,8 @@ def source_ref(row: Source) -> SourceRef:
         kind=SourceKind(row.kind),
         etag=row.etag,
         last_modified=row.last_modified,
+        dayfirst=row.dayfirst,
+        timezone=row.timezone,
     )
 
 
@@ -44,6 +46,25 @@ def collect(db: Database, settings: Settings, clock: Callable[[], datetime]) -> 
     return reports
 
 
+def parse_options(source: SourceRef, settings: Settings, now: datetime) -> ParseOptions:
+    return ParseOptions(
+        kind=source.kind,
+        summary_chars=settings.compose.summary_chars,
+        dayfirst=source.dayfirst,
+        timezone=source.timezone,
+        now=now,
+        lookahead_days=settings.compose.lookahead_days,
+    )
+
+
+def check_source(source: SourceRef, settings: Settings, now: datetime) -> list[Entry]:
+    """Fetch and parse one source without storing anything; CollectError when it fails."""
+    (result,) = asyncio.run(fetch_all([source], settings.collect))
+    if isinstance(result, CollectError):
+        raise CollectError(f"{source.url}: {result}")
+    return parse_body(result, parse_options(source, settings, now))
+
+
 def _store(
     db: Database,
     settings: Settings,
@@ -59,7 +80,7 @@ def _store(
         if result.not_modified:
             report = SourceReport(source=source, status=304)
         else:
-            entries = parse_feed(result, source.kind, settings.compose.summary_chars)
+            entries = parse_body(result, parse_options(source, settings, now))
             with db.session() as session:
                 new, updated = store_entries(session, source.id, entries, now)
             report = SourceReport(

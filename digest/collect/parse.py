@@ -17,22 +17,23 @@ from digest.collect.clean import (
     sanitize_summary,
 )
 from digest.errors import CollectError
-from digest.model import Entry, Fetched, ItemKind, SourceKind
+from digest.model import Entry, Fetched, ItemKind, ParseOptions
 
-# "Deadline: 22/10/2017", "deadline for applications: 13 December 2017", "Deadline - 2027-01-22"
-_DEADLINE = re.compile(
-    r"deadline[^:\n<]{0,40}?[:\-–]\s*"
+# A date as feeds and editors write it: ISO 8601, 22/10/2017, 13 December 2017, Dec 13, 2017.
+DATE = (
     r"(\d{4}-\d{2}-\d{2}(?:[T ][\d:]+(?:Z|[+-]\d{2}:?\d{2})?)?"
     r"|\d{1,2}[./]\d{1,2}[./]\d{2,4}"
     r"|\d{1,2}(?:st|nd|rd|th)?\s+[A-Za-z]{3,9}\.?,?\s+\d{4}"
-    r"|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})",
-    re.IGNORECASE,
+    r"|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})"
 )
+# "Deadline: 22/10/2017", "deadline for applications: 13 December 2017", "Deadline - 2027-01-22"
+_DEADLINE = re.compile(r"deadline[^:\n<]{0,40}?[:\-–]\s*" + DATE, re.IGNORECASE)
+_ANY_DATE = re.compile(r"(?<![\w/.-])" + DATE, re.IGNORECASE)
 _DATE_ONLY = re.compile(r"^[^:]*$")  # no time of day in the matched text
 
 
-def parse_feed(fetched: Fetched, kind: SourceKind, summary_chars: int) -> list[Entry]:
-    """Entries of one feed; raises CollectError when the body is not a feed at all."""
+def parse_feed(fetched: Fetched, options: ParseOptions) -> list[Entry]:
+    """Entries of an RSS or Atom feed; CollectError when the body is not a feed at all."""
     headers = {"content-location": fetched.url}
     if fetched.content_type:
         headers["content-type"] = fetched.content_type
@@ -41,7 +42,7 @@ def parse_feed(fetched: Fetched, kind: SourceKind, summary_chars: int) -> list[E
         reason = parsed.get("bozo_exception")
         detail = f": {reason}" if reason else ""
         raise CollectError(f"not a feed{detail}".splitlines()[0])
-    return [_entry(raw, kind.item_kind, summary_chars) for raw in parsed.entries]
+    return [_entry(raw, options) for raw in parsed.entries]
 
 
 def _when(struct: time.struct_time | None) -> datetime | None:
@@ -61,49 +62,91 @@ def _field(raw: Any, suffix: str) -> str | None:
     return None
 
 
-def _entry(raw: Any, kind: ItemKind, summary_chars: int) -> Entry:
-    title = plain_text(raw.get("title", "")) or "(untitled)"
+def _entry(raw: Any, options: ParseOptions) -> Entry:
     body = raw.get("summary") or ""
     if not body and raw.get("content"):
         body = raw["content"][0].get("value", "")
-    summary = sanitize_summary(body, summary_chars)
-    start = end = deadline = None
-    location = None
+    return entry_from_text(
+        options,
+        title=raw.get("title", ""),
+        link=raw.get("link") or "",
+        body=body,
+        guid=raw.get("id") or None,
+        published_at=_when(raw.get("published_parsed") or raw.get("updated_parsed")),
+        start=_field(raw, "startdate") or _field(raw, "dtstart"),
+        end=_field(raw, "enddate") or _field(raw, "dtend"),
+        location=_field(raw, "location"),
+        deadline=_field(raw, "deadline"),
+    )
+
+
+def entry_from_text(
+    options: ParseOptions,
+    *,
+    title: str,
+    link: str,
+    body: str,
+    guid: str | None = None,
+    published_at: datetime | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    location: str | None = None,
+    deadline: str | None = None,
+) -> Entry:
+    """An entry from one story's fields as text: dates read from the structured values when
+    there are any, else from the title and summary; a missing date is flagged, never made up.
+    JSON feeds and editors' entries come through here too."""
+    kind = options.kind.item_kind
+    text = f"{title}\n{plain_text(body)}"
+    dayfirst, tz = options.dayfirst, options.timezone
+    starts = ends = deadline_at = None
     review = None
     if kind is ItemKind.EVENT:
-        start_text = _field(raw, "startdate") or _field(raw, "dtstart")
-        end_text = _field(raw, "enddate") or _field(raw, "dtend")
-        start = parse_datetime(start_text) if start_text else None
-        end = parse_datetime(end_text) if end_text else None
-        location = plain_text(_field(raw, "location") or "") or None
-        if start is None:
+        starts = (
+            parse_datetime(start, dayfirst=dayfirst, tz=tz)
+            if start
+            else find_date(text, dayfirst=dayfirst, tz=tz)
+        )
+        ends = parse_datetime(end, dayfirst=dayfirst, tz=tz) if end else None
+        if starts is None:
             review = "no start date found"
     elif kind is ItemKind.CALL:
-        deadline = find_deadline(_field(raw, "deadline"), f"{title}\n{plain_text(body)}")
-        if deadline is None:
+        deadline_at = find_deadline(deadline, text, dayfirst=dayfirst, tz=tz)
+        if deadline_at is None:
             review = "no deadline found"
     return Entry(
         kind=kind,
-        title=title,
-        link=(raw.get("link") or "").strip(),
-        summary=summary,
-        guid=(raw.get("id") or None),
-        published_at=_when(raw.get("published_parsed") or raw.get("updated_parsed")),
-        event_start=start,
-        event_end=end,
-        location=location,
-        deadline=deadline,
+        title=plain_text(title) or "(untitled)",
+        link=link.strip(),
+        summary=sanitize_summary(body, options.summary_chars),
+        guid=guid,
+        published_at=published_at,
+        event_start=starts,
+        event_end=ends,
+        location=(plain_text(location or "") or None) if kind is ItemKind.EVENT else None,
+        deadline=deadline_at,
         needs_review=review,
     )
 
 
-def find_deadline(structured: str | None, text: str) -> datetime | None:
+def find_date(text: str, *, dayfirst: bool = True, tz: str = "UTC") -> datetime | None:
+    """The first date written in `text` (an event's title or summary), or None."""
+    for match in _ANY_DATE.finditer(text):
+        when = parse_datetime(match.group(1), dayfirst=dayfirst, tz=tz)
+        if when is not None:
+            return when
+    return None
+
+
+def find_deadline(
+    structured: str | None, text: str, *, dayfirst: bool = True, tz: str = "UTC"
+) -> datetime | None:
     """A call's deadline: a structured field if present, else "Deadline: <date>" in the text."""
     candidates = [structured] if structured else []
     candidates += [m.group(1) for m in _DEADLINE.finditer(text)]
     for candidate in candidates:
-        when = parse_datetime(candidate)
+        when = parse_datetime(candidate, dayfirst=dayfirst, tz=tz)
         if when is not None:
             # A bare date means the call is open until the end of that day.
-            return end_of_day(when) if _DATE_ONLY.match(candidate) else when
+            return end_of_day(when, tz) if _DATE_ONLY.match(candidate) else when
     return None

@@ -64,6 +64,8 @@ class Source(Base):
     url: Mapped[str] = mapped_column(String(2048), unique=True)
     name: Mapped[str] = mapped_column(String(300), default="")
     kind: Mapped[str] = mapped_column(String(16))  # news | events | calls
+    dayfirst: Mapped[bool] = mapped_column(default=True)  # 08/11/2017 is 8 November
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # of times without one
     etag: Mapped[str | None] = mapped_column(String(500))
     last_modified: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]

@@ -10,7 +10,7 @@ import pytest
 from digest.collect.clean import end_of_day, parse_datetime, plain_text, sanitize_summary
 from digest.collect.parse import find_deadline, parse_feed
 from digest.errors import CollectError
-from digest.model import Entry, Fetched, ItemKind, SourceKind
+from digest.model import Entry, Fetched, ItemKind, ParseOptions, SourceKind
 
 FEED_URL = "https://example.org/feeds/events.xml"
 
@@ -256,7 +256,9 @@ EVENTS_FEED = rss(
 
 
 def test_event_feed_gives_start_end_and_location() -> None:
-    entries = parse_feed(fetched(EVENTS_FEED), SourceKind.EVENTS, 400)
+    entries = parse_feed(
+        fetched(EVENTS_FEED), ParseOptions(kind=SourceKind.EVENTS, summary_chars=400)
+    )
     assert len(entries) == 2
     summit = entries[0]
     assert summit.kind is ItemKind.EVENT
@@ -271,7 +273,9 @@ def test_event_feed_gives_start_end_and_location() -> None:
 
 
 def test_event_without_a_start_needs_review() -> None:
-    tba = parse_feed(fetched(EVENTS_FEED), SourceKind.EVENTS, 400)[1]
+    tba = parse_feed(fetched(EVENTS_FEED), ParseOptions(kind=SourceKind.EVENTS, summary_chars=400))[
+        1
+    ]
     assert tba.event_start is None
     assert tba.location is None
     assert tba.needs_review is not None
@@ -279,7 +283,9 @@ def test_event_without_a_start_needs_review() -> None:
 
 
 def test_relative_links_are_resolved_against_the_feed_url() -> None:
-    summit = parse_feed(fetched(EVENTS_FEED), SourceKind.EVENTS, 400)[0]
+    summit = parse_feed(
+        fetched(EVENTS_FEED), ParseOptions(kind=SourceKind.EVENTS, summary_chars=400)
+    )[0]
     assert summit.link == "https://example.org/events/summit"
 
 
@@ -300,21 +306,27 @@ CALLS_FEED = rss(
 
 
 def test_call_deadline_is_found_in_the_text() -> None:
-    grants = parse_feed(fetched(CALLS_FEED), SourceKind.CALLS, 400)[0]
+    grants = parse_feed(
+        fetched(CALLS_FEED), ParseOptions(kind=SourceKind.CALLS, summary_chars=400)
+    )[0]
     assert grants.kind is ItemKind.CALL
     assert grants.deadline == datetime(2027, 10, 22, 23, 59, 59, tzinfo=UTC)
     assert grants.needs_review is None
 
 
 def test_call_without_a_deadline_needs_review() -> None:
-    open_ended = parse_feed(fetched(CALLS_FEED), SourceKind.CALLS, 400)[1]
+    open_ended = parse_feed(
+        fetched(CALLS_FEED), ParseOptions(kind=SourceKind.CALLS, summary_chars=400)
+    )[1]
     assert open_ended.deadline is None
     assert open_ended.needs_review is not None
     assert "deadline" in open_ended.needs_review
 
 
 def test_news_entries_have_no_event_or_call_fields() -> None:
-    entries = parse_feed(fetched(EVENTS_FEED), SourceKind.NEWS, 400)
+    entries = parse_feed(
+        fetched(EVENTS_FEED), ParseOptions(kind=SourceKind.NEWS, summary_chars=400)
+    )
     assert all(isinstance(entry, Entry) for entry in entries)
     assert [entry.kind for entry in entries] == [ItemKind.NEWS, ItemKind.NEWS]
     assert all(entry.event_start is None and entry.needs_review is None for entry in entries)
@@ -325,7 +337,7 @@ def test_long_summaries_are_cut_to_the_setting() -> None:
         "<item><title>Long</title><link>https://example.org/long</link>"
         f"<description>{'many words here ' * 50}</description></item>"
     )
-    entry = parse_feed(fetched(feed), SourceKind.NEWS, 50)[0]
+    entry = parse_feed(fetched(feed), ParseOptions(kind=SourceKind.NEWS, summary_chars=50))[0]
     assert len(entry.summary) <= 50
     assert entry.summary.endswith("…")
 
@@ -336,8 +348,11 @@ def test_an_html_page_is_not_a_feed() -> None:
         "<body><h1>Our site</h1><p>No feed here.</p></body></html>\n"
     )
     with pytest.raises(CollectError, match="not a feed"):
-        parse_feed(fetched(page, content_type="text/html"), SourceKind.NEWS, 400)
+        parse_feed(
+            fetched(page, content_type="text/html"),
+            ParseOptions(kind=SourceKind.NEWS, summary_chars=400),
+        )
 
 
 def test_an_empty_feed_has_no_entries() -> None:
-    assert parse_feed(fetched(rss("")), SourceKind.NEWS, 400) == []
+    assert parse_feed(fetched(rss("")), ParseOptions(kind=SourceKind.NEWS, summary_chars=400)) == []

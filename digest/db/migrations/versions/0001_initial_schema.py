@@ -39,6 +39,8 @@ def upgrade() -> None:
     sa.Column('url', sa.String(length=2048), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('dayfirst', sa.Boolean(), nullable=False),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('etag', sa.String(length=500), nullable=True),
     sa.Column('last_modified', sa.String(length=100), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
