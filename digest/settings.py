@@ -88,6 +88,7 @@ class CollectSettings:
     timeout_seconds: float = setting(15.0, "Connect and read timeout for one feed request.")
     max_bytes: int = setting(10_000_000, "Largest feed body accepted, in bytes (after gzip).")
     concurrency: int = setting(8, "How many feeds are fetched at the same time.")
+    per_host: int = setting(2, "How many feeds of one host are fetched at the same time.")
     user_agent: str = setting(
         "digest-newsletter/0.1 (+https://example.org/digest)",
         "User-Agent header sent with every feed request.",
@@ -331,6 +332,7 @@ def _validate(s: Settings) -> None:
         "smtp.max_attempts": s.smtp.max_attempts,
         "smtp.messages_per_connection": s.smtp.messages_per_connection,
         "collect.concurrency": s.collect.concurrency,
+        "collect.per_host": s.collect.per_host,
         "collect.max_bytes": s.collect.max_bytes,
     }
     for label, number in positive.items():
