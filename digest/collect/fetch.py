@@ -14,7 +14,6 @@ from digest.model import Fetched, SourceRef
 from digest.settings import CollectSettings
 
 MAX_REDIRECTS = 5
-PER_HOST = 2
 # A whole fetch (connect, redirects, a slowly dripping body) is cut off at this many timeouts.
 TOTAL_TIMEOUTS = 4
 
@@ -85,12 +84,14 @@ def make_client(cfg: CollectSettings) -> httpx.AsyncClient:
 async def fetch_all(
     sources: Sequence[SourceRef], cfg: CollectSettings
 ) -> list[Fetched | CollectError]:
-    """Fetch every source concurrently, at most `concurrency` at once and PER_HOST per host."""
+    """Fetch every source concurrently, at most `concurrency` at once and `per_host` per host."""
     overall = asyncio.Semaphore(cfg.concurrency)
-    per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(PER_HOST))
+    per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(cfg.per_host)
+    )
 
     async def guarded(client: httpx.AsyncClient, source: SourceRef) -> Fetched | CollectError:
-        async with overall, per_host[urlsplit(source.url).netloc]:
+        async with overall, per_host[urlsplit(source.url).hostname or ""]:
             try:
                 return await fetch_one(client, source, cfg)
             except CollectError as e:
