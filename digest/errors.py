@@ -21,6 +21,10 @@ class ComposeError(DigestError):
     """An issue cannot be composed (nothing to send, unknown item, wrong state)."""
 
 
+class ItemError(DigestError):
+    """An editor's item is incomplete, malformed or unknown, or cannot change state."""
+
+
 class RenderError(DigestError):
     """A template or the MJML compiler failed; names the template and line where known."""
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from sqlalchemy import select
 
 from digest.cli.app import App, echo_json, pass_app, when
 from digest.collect import check_source, collect
 from digest.db.schema import Item
+from digest.errors import ItemError
+from digest.items import add_items, editor_item, import_items, set_state, to_entry
 from digest.model import ItemKind, ItemState, SourceKind, SourceRef
 from digest.sources import add_source, health, list_sources
 
@@ -176,3 +180,60 @@ def items_list(app: App, kind: str | None, state: str | None, as_json: bool) -> 
         click.echo(f"{i.id:>5}  {i.kind:<5}  {i.state:<9}  {when(date)}  {i.title}{flag}")
     if not rows:
         click.echo("no items")
+
+
+@items.command("add")
+@click.option("--kind", type=click.Choice([k.value for k in ItemKind]), required=True)
+@click.option("--title", required=True, help="Headline as readers will see it.")
+@click.option("--url", required=True, help="Where the item links to (http or https).")
+@click.option("--summary", default="", help="A few sentences; simple HTML is allowed.")
+@click.option("--date", default="", help="News: publication date. Event: start (day first).")
+@click.option("--end", default="", help="Event: end date.")
+@click.option("--deadline", default="", help="Call: deadline (day first, e.g. 22/10/2027).")
+@click.option("--location", default="", help="Event: where it takes place.")
+@pass_app
+def items_add(app: App, /, **fields: str) -> None:
+    """Queue an item written by an editor (times in newsletter.timezone)."""
+    item = editor_item(fields)
+    if item.kind is ItemKind.EVENT and not item.date:
+        raise ItemError("an event needs --date (its start)")
+    if item.kind is ItemKind.CALL and not item.deadline:
+        raise ItemError("a call needs --deadline")
+    entry = to_entry(item, app.settings)
+    new, updated = add_items(app.db, [entry], app.clock())
+    click.echo(f"{'queued' if new else 'updated' if updated else 'unchanged'}: {entry.title}")
+
+
+@items.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@pass_app
+def items_import(app: App, file: Path) -> None:
+    """Queue the items of a YAML or CSV file (fields: kind, title, url, summary, date, end,
+    deadline, location). Bad items are reported and skipped; the rest are queued."""
+    report = import_items(app.db, file, app.clock(), app.settings)
+    for line in report.bad:
+        click.echo(f"skipped: {line}", err=True)
+    for line in report.flagged:
+        click.echo(f"needs review: {line}", err=True)
+    click.echo(
+        f"{report.new} new, {report.updated} updated, {len(report.flagged)} flagged for "
+        f"review, {len(report.bad)} skipped"
+    )
+    if report.bad:
+        raise SystemExit(1)
+
+
+@items.command("reject")
+@click.argument("item_id", type=int)
+@pass_app
+def items_reject(app: App, item_id: int) -> None:
+    """Keep an item out of issues (it stays in the database)."""
+    click.echo(set_state(app.db, item_id, ItemState.REJECTED, app.clock()))
+
+
+@items.command("restore")
+@click.argument("item_id", type=int)
+@pass_app
+def items_restore(app: App, item_id: int) -> None:
+    """Put a rejected item back in the queue."""
+    click.echo(set_state(app.db, item_id, ItemState.QUEUED, app.clock()))
