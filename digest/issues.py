@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from digest.compose import plan_issue
 from digest.db.engine import Database
-from digest.db.schema import Issue, IssueItem, Item
+from digest.db.schema import Issue, IssueEdit, IssueItem, Item
 from digest.errors import ComposeError
-from digest.model import IssuePlan, ItemState, RenderedIssue
+from digest.model import IssuePlan, ItemEdit, ItemState, RenderedIssue, Spotlight
 from digest.queue import to_queued
 from digest.render import render_issue
 from digest.settings import Settings
@@ -46,7 +47,16 @@ def compose_issue(db: Database, settings: Settings, clock: Callable[[], datetime
             to_queued(i)
             for i in session.scalars(select(Item).where(Item.state == ItemState.QUEUED))
         ]
-        plan = plan_issue(queued, number=number, now=now, cfg=settings.compose)
+        edits = draft_edits(session, draft.id) if draft is not None else {}
+        plan = plan_issue(
+            queued,
+            number=number,
+            now=now,
+            cfg=settings.compose,
+            edits=edits,
+            intro=draft.intro if draft is not None else "",
+            spotlight=spotlight_of(draft) if draft is not None else None,
+        )
         if plan.size < settings.compose.min_items:
             raise ComposeError(
                 f"issue #{number} not composed: {plan.size} item(s) ready, the minimum is "
@@ -79,6 +89,32 @@ def compose_issue(db: Database, settings: Settings, clock: Callable[[], datetime
             rendered=rendered,
             refreshed=draft.created_at != now,
         )
+
+
+def draft_edits(session: Session, issue_id: int) -> dict[int, ItemEdit]:
+    return {
+        e.item_id: ItemEdit(
+            item_id=e.item_id,
+            pinned=e.pinned,
+            excluded=e.excluded,
+            position=e.position,
+            title=e.title,
+            summary=e.summary,
+        )
+        for e in session.scalars(select(IssueEdit).where(IssueEdit.issue_id == issue_id))
+    }
+
+
+def spotlight_of(issue: Issue) -> Spotlight | None:
+    if not issue.spotlight_kind:
+        return None
+    return Spotlight(
+        kind=issue.spotlight_kind,
+        title=issue.spotlight_title,
+        text=issue.spotlight_text,
+        by=issue.spotlight_by,
+        url=issue.spotlight_url,
+    )
 
 
 def latest_issue(db: Database, number: int | None = None) -> Issue:

@@ -134,14 +134,39 @@ class QueuedItem:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ItemEdit:
+    """An editor's decision about one item for one issue."""
+
+    item_id: int
+    pinned: bool = False  # in the issue even past its section's limit
+    excluded: bool = False  # never in this issue
+    position: int | None = None  # 1-based place in its section
+    title: str | None = None  # replaces the item's title in this issue only
+    summary: str | None = None  # replaces the item's summary (sanitized HTML)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spotlight:
+    """A block the editor adds: a quote, an interview or a link to a page."""
+
+    kind: str  # quote | interview | link
+    title: str = ""
+    text: str = ""
+    by: str = ""  # who said it, who was interviewed
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IssuePlan:
-    """The items chosen for one issue, in section order."""
+    """The items chosen for one issue, in section order, and the editor's own words."""
 
     number: int
     date: datetime
     news: tuple[QueuedItem, ...] = ()
     events: tuple[QueuedItem, ...] = ()
     calls: tuple[QueuedItem, ...] = ()
+    intro: str = ""
+    spotlight: Spotlight | None = None
 
     @property
     def sections(self) -> dict[str, tuple[QueuedItem, ...]]:

@@ -113,6 +113,13 @@ class Issue(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | sending | sent
     html: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
+    # The editor's own words for this issue.
+    intro: Mapped[str] = mapped_column(Text, default="")
+    spotlight_kind: Mapped[str] = mapped_column(String(16), default="")  # quote|interview|link
+    spotlight_title: Mapped[str] = mapped_column(String(300), default="")
+    spotlight_text: Mapped[str] = mapped_column(Text, default="")
+    spotlight_by: Mapped[str] = mapped_column(String(300), default="")
+    spotlight_url: Mapped[str] = mapped_column(String(2048), default="")
     created_at: Mapped[datetime]
     composed_at: Mapped[datetime]
     send_started_at: Mapped[datetime | None]
@@ -131,6 +138,22 @@ class IssueItem(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
     section: Mapped[str] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(Integer)
+
+
+class IssueEdit(Base):
+    """An editor's decision about one item in one issue; kept when the draft is refreshed."""
+
+    __tablename__ = "issue_edits"
+
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    pinned: Mapped[bool] = mapped_column(default=False)
+    excluded: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int | None]  # 1-based place in its section
+    title: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
 
 
 class Subscriber(Base):

@@ -111,6 +111,8 @@ def issue_context(
         "news": plan.news,
         "events": plan.events,
         "calls": plan.calls,
+        "intro": plan.intro,
+        "spotlight": plan.spotlight,
         "links": {
             "unsubscribe": PLACEHOLDERS.unsubscribe,
             "preferences": PLACEHOLDERS.preferences,
