@@ -71,6 +71,9 @@ class NewsletterSettings:
         "Jinja template of the preview text shown after the subject in inboxes.",
     )
     tagline: str = setting("Your weekly digest", "Line under the newsletter's name in the header.")
+    templates_dir: str = setting(
+        "", "Folder with your own issue.mjml.j2, issue.txt.j2 and partials/; empty: built-in."
+    )
     brand_color: str = setting("#1d4e89", "Main colour of headings, links and buttons (CSS hex).")
     logo_url: str = setting("", "https URL of a logo image for the header; empty shows the name.")
     website_url: str = setting("https://example.org/", "Link behind the newsletter's name.")

@@ -38,8 +38,14 @@ def templates_dir() -> Path:
 
 
 def make_environment(settings: Settings, folder: Path | None = None) -> jinja2.Environment:
+    """The Jinja environment; templates are read from disk on each render, so an edited
+    template shows in the next preview without a restart."""
+    own = settings.newsletter.templates_dir
+    chosen = folder or ((settings.base_dir / own).resolve() if own else templates_dir())
+    if not chosen.is_dir():
+        raise RenderError(f"newsletter.templates_dir: {chosen} is not a folder")
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder or templates_dir()),
+        loader=jinja2.FileSystemLoader(chosen),
         # HTML (MJML) templates are escaped; the plain-text part must not be.
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("mjml.j2",), default_for_string=False
