@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.db.engine import Database
-from digest.db.schema import Subscriber
+from digest.db.schema import Subscriber, Suppression
 from digest.errors import SubscriberError
 from subscribers.addresses import clean_name, normalize_address
+from subscribers.lifecycle import FINAL, address_hash
 
 EMAIL_COLUMNS = ("email", "e-mail", "email address", "mail", "address")
 NAME_COLUMNS = ("name", "full name", "first name", "firstname")
@@ -33,6 +34,8 @@ class ImportReport:
     added: int = 0
     already: int = 0
     duplicates: int = 0
+    suppressed: int = 0
+    reactivated: int = 0
     bad: list[BadRow] = field(default_factory=list)
 
 
@@ -93,12 +96,25 @@ def _first_bad_line(path: Path) -> int:
     return 1
 
 
-def import_csv(db: Database, path: Path, now: datetime, *, origin: str = "import") -> ImportReport:
-    """Add the file's valid addresses in one transaction; existing subscribers are left as
-    they are, so an unsubscribed or bounced address is never re-activated by an import."""
+def import_csv(
+    db: Database,
+    path: Path,
+    now: datetime,
+    *,
+    origin: str = "import",
+    keys: Sequence[str] = (),
+    reactivate: bool = False,
+) -> ImportReport:
+    """Add the file's valid addresses in one transaction, in batches (memory stays flat).
+
+    Existing subscribers are left as they are, so an unsubscribed, bounced or complained
+    address is never re-activated, unless the operator passes `reactivate`; a forgotten
+    address (suppressed under one of `keys`) is never added at all.
+    """
     report = ImportReport()
     seen: set[str] = set()
     batch: list[dict[str, object]] = []
+    source = f"{origin} {path.name}"
     with db.session() as session:
         for line, raw, name in _rows(path):
             try:
@@ -116,30 +132,59 @@ def import_csv(db: Database, path: Path, now: datetime, *, origin: str = "import
                     "name": clean_name(name),
                     "status": "active",
                     "origin": origin,
+                    "consent_at": now,
+                    "consent_source": source,
                     "created_at": now,
                     "updated_at": now,
                 }
             )
             if len(batch) >= BATCH:
-                _insert(session, batch, report)
+                _insert(session, batch, report, keys, reactivate, now)
                 batch = []
-        _insert(session, batch, report)
+        _insert(session, batch, report, keys, reactivate, now)
     return report
 
 
-def _insert(session: Session, rows: list[dict[str, object]], report: ImportReport) -> None:
+def _insert(
+    session: Session,
+    rows: list[dict[str, object]],
+    report: ImportReport,
+    keys: Sequence[str],
+    reactivate: bool,
+    now: datetime,
+) -> None:
     if not rows:
         return
+    if keys:
+        by_hash = {address_hash(k, str(r["email"])): str(r["email"]) for r in rows for k in keys}
+        gone = {
+            by_hash[h]
+            for h in session.scalars(
+                select(Suppression.address_hash).where(Suppression.address_hash.in_(list(by_hash)))
+            )
+        }
+        report.suppressed += len(gone)
+        rows = [r for r in rows if r["email"] not in gone]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(Subscriber).on_conflict_do_nothing(index_elements=["email"])
-    existing = set(
-        session.scalars(
-            select(Subscriber.email).where(Subscriber.email.in_([r["email"] for r in rows]))
+    found = session.execute(
+        select(Subscriber.email, Subscriber.status).where(
+            Subscriber.email.in_([r["email"] for r in rows])
         )
     )
+    existing = {str(email): str(status) for email, status in found}
     fresh = [r for r in rows if r["email"] not in existing]
     if fresh:
         session.execute(statement, fresh)
     report.added += len(fresh)
     report.already += len(rows) - len(fresh)
+    if reactivate:
+        back = [email for email, status in existing.items() if status in FINAL]
+        if back:
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.email.in_(back))
+                .values(status="active", updated_at=now, unsubscribed_at=None)
+            )
+            report.reactivated += len(back)

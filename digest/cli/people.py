@@ -1,4 +1,4 @@
-"""Commands for subscribers."""
+"""Commands for subscribers: add, remove, list, show, import, export, forget."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 
 from digest.cli.app import App, echo_json, pass_app, when
 from subscribers.importer import import_csv
+from subscribers.lifecycle import add_subscriber, export_csv, forget, show, unsubscribe
 from subscribers.store import list_subscribers
 
 STATUSES = ["pending", "active", "unsubscribed", "bounced", "complained", "suppressed"]
@@ -15,24 +16,66 @@ STATUSES = ["pending", "active", "unsubscribed", "bounced", "complained", "suppr
 
 @click.group()
 def subscribers() -> None:
-    """Import and list subscribers."""
+    """Add, import, list, export and forget subscribers."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="Display name.")
+@click.option("--language", default="", help="Language code, e.g. en.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Subscribe again someone who left, bounced or complained (only with their new consent).",
+)
+@pass_app
+def subscribers_add(app: App, email: str, name: str, language: str, force: bool) -> None:
+    """Add EMAIL as an active subscriber."""
+    person = add_subscriber(
+        app.db,
+        app.settings.signing_keys,
+        email,
+        app.clock(),
+        name=name,
+        language=language,
+        origin="cli",
+        force=force,
+    )
+    click.echo(f"subscribed {person.email}")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_app
+def subscribers_remove(app: App, email: str) -> None:
+    """Unsubscribe EMAIL (the record stays, so no import subscribes them again)."""
+    person = unsubscribe(app.db, email, app.clock())
+    click.echo(f"unsubscribed {person.email}")
 
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also re-activate addresses that unsubscribed, bounced or complained.",
+)
 @pass_app
-def subscribers_import(app: App, file: Path) -> None:
+def subscribers_import(app: App, file: Path, force: bool) -> None:
     """Add the addresses in a CSV file with an `email` column (and optionally `name`).
 
     Bad rows are reported with their line number and skipped; addresses already known keep
-    their status, so nobody who left is subscribed again.
+    their status, so nobody who left is subscribed again (unless --force); forgotten
+    addresses are never added.
     """
-    report = import_csv(app.db, file, app.clock())
+    report = import_csv(app.db, file, app.clock(), keys=app.settings.signing_keys, reactivate=force)
     for bad in report.bad:
         click.echo(f"{file}:{bad.line}: skipped: {bad.reason}", err=True)
     click.echo(
-        f"imported {report.added} new subscriber(s); {report.already} already known, "
-        f"{report.duplicates} duplicate row(s), {len(report.bad)} bad row(s)"
+        f"imported {report.added} new subscriber(s); {report.already} already known"
+        + (f" ({report.reactivated} re-activated)" if force else "")
+        + f", {report.suppressed} forgotten, {report.duplicates} duplicate row(s), "
+        f"{len(report.bad)} bad row(s)"
     )
 
 
@@ -66,3 +109,39 @@ def subscribers_list(app: App, status: str | None, limit: int | None, as_json: b
         )
     if not rows:
         click.echo("no subscribers")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def subscribers_show(app: App, email: str, as_json: bool) -> None:
+    """Everything stored about EMAIL: status, preferences, consent, deliveries, bounces."""
+    record = show(app.db, email)
+    if as_json:
+        echo_json(record)
+        return
+    for key, value in record.items():
+        click.echo(f"{key:<16} {value}")
+
+
+@subscribers.command("export")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@pass_app
+def subscribers_export(app: App, file: Path, status: str | None) -> None:
+    """Write subscribers to a CSV file (safe to open in a spreadsheet)."""
+    count = export_csv(app.db, file, status)
+    click.echo(f"exported {count} subscriber(s) to {file}")
+
+
+@subscribers.command("forget")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def subscribers_forget(app: App, email: str, yes: bool) -> None:
+    """Erase everything about EMAIL, keeping only a keyed hash so it is never added again."""
+    if not yes:
+        click.confirm(f"Erase all data of {email}?", abort=True)
+    forget(app.db, app.settings.signing_keys, email, app.clock())
+    click.echo(f"forgot {email}: only a keyed hash remains, on the suppression list")

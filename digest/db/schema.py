@@ -166,8 +166,30 @@ class Subscriber(Base):
     # pending | active | unsubscribed | bounced | complained | suppressed
     status: Mapped[str] = mapped_column(String(16), default="active")
     origin: Mapped[str] = mapped_column(String(200), default="")  # how they joined
+    # What they want: the sections of the issue, or a pause.
+    wants_news: Mapped[bool] = mapped_column(default=True)
+    wants_events: Mapped[bool] = mapped_column(default=True)
+    wants_calls: Mapped[bool] = mapped_column(default=True)
+    paused: Mapped[bool] = mapped_column(default=False)
+    # The consent record: when and from where they joined and confirmed.
+    consent_at: Mapped[datetime | None]
+    consent_source: Mapped[str] = mapped_column(String(300), default="")
+    confirmed_at: Mapped[datetime | None]
+    confirm_source: Mapped[str] = mapped_column(String(300), default="")
+    unsubscribed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Suppression(Base):
+    """Addresses that must never be added again, kept only as a keyed hash (`forget`)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
 
 
 class Delivery(Base):

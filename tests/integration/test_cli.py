@@ -180,7 +180,8 @@ def test_the_weekly_job_step_by_step(
     )
     imported = invoke(config, "subscribers", "import", str(roster))
     assert imported.stdout.strip() == (
-        "imported 3 new subscriber(s); 0 already known, 1 duplicate row(s), 1 bad row(s)"
+        "imported 3 new subscriber(s); 0 already known, 0 forgotten, 1 duplicate row(s), "
+        "1 bad row(s)"
     )
     assert imported.stderr.startswith(f"{roster}:4: skipped: ")
     listing = json.loads(invoke(config, "subscribers", "list", "--json").stdout)

@@ -66,10 +66,27 @@ def upgrade() -> None:
     sa.Column('language', sa.String(length=16), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('origin', sa.String(length=200), nullable=False),
+    sa.Column('wants_news', sa.Boolean(), nullable=False),
+    sa.Column('wants_events', sa.Boolean(), nullable=False),
+    sa.Column('wants_calls', sa.Boolean(), nullable=False),
+    sa.Column('paused', sa.Boolean(), nullable=False),
+    sa.Column('consent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('consent_source', sa.String(length=300), nullable=False),
+    sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('confirm_source', sa.String(length=300), nullable=False),
+    sa.Column('unsubscribed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subscribers')),
     sa.UniqueConstraint('email', name=op.f('uq_subscribers_email'))
+    )
+    op.create_table('suppressions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('address_hash', sa.String(length=64), nullable=False),
+    sa.Column('reason', sa.String(length=100), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
+    sa.UniqueConstraint('address_hash', name=op.f('uq_suppressions_address_hash'))
     )
     op.create_table('deliveries',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -168,6 +185,7 @@ def downgrade() -> None:
 
     op.drop_table('deliveries')
     op.drop_table('subscribers')
+    op.drop_table('suppressions')
     op.drop_table('sources')
     op.drop_table('issues')
     # ### end Alembic commands ###

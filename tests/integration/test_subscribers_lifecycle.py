@@ -1,0 +1,95 @@
+"""Subscribers' lifecycle on SQLite and PostgreSQL: add, remove, force, forget, export."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from digest.db.engine import Database
+from digest.db.schema import Subscriber, Suppression
+from digest.errors import SubscriberError
+from subscribers.importer import import_csv
+from subscribers.lifecycle import add_subscriber, export_csv, forget, show, unsubscribe
+from tests.conftest import Clock
+
+KEYS = ["old-key", "current-key"]
+
+
+def status(db: Database, email: str) -> str | None:
+    with db.session() as session:
+        return session.scalar(select(Subscriber.status).where(Subscriber.email == email))
+
+
+def test_add_remove_and_forced_return(db: Database, clock: Clock) -> None:
+    person = add_subscriber(db, KEYS, " Ada@Example.COM ", clock(), name="Ada\nLovelace")
+    assert (person.email, person.name, person.status) == (
+        "ada@example.com",
+        "Ada Lovelace",
+        "active",
+    )
+    assert person.consent_at == clock() and person.consent_source == "cli"
+    with pytest.raises(SubscriberError, match="already subscribed"):
+        add_subscriber(db, KEYS, "ada@example.com", clock())
+    unsubscribe(db, "ada@example.com", clock())
+    assert status(db, "ada@example.com") == "unsubscribed"
+    with pytest.raises(SubscriberError, match="use --force"):
+        add_subscriber(db, KEYS, "ada@example.com", clock())
+    add_subscriber(db, KEYS, "ada@example.com", clock(), force=True)
+    assert status(db, "ada@example.com") == "active"
+    with pytest.raises(SubscriberError, match="not a valid address"):
+        add_subscriber(db, KEYS, "ada@", clock())
+
+
+def test_import_never_reactivates_unless_forced(db: Database, clock: Clock, tmp_path: Path) -> None:
+    add_subscriber(db, KEYS, "gone@example.com", clock())
+    unsubscribe(db, "gone@example.com", clock())
+    roster = tmp_path / "people.csv"
+    roster.write_text("email\ngone@example.com\nnew@example.com\n", encoding="utf-8")
+    report = import_csv(db, roster, clock(), keys=KEYS)
+    assert (report.added, report.already, report.reactivated) == (1, 1, 0)
+    assert status(db, "gone@example.com") == "unsubscribed"
+    forced = import_csv(db, roster, clock(), keys=KEYS, reactivate=True)
+    assert forced.reactivated == 1 and status(db, "gone@example.com") == "active"
+
+
+def test_forget_erases_and_keeps_a_keyed_hash_across_key_rotation(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    add_subscriber(db, KEYS, "erase@example.com", clock(), name="Erase Me")
+    forget(db, KEYS, "erase@example.com", clock())
+    assert status(db, "erase@example.com") is None
+    with db.session() as session:
+        stored = session.scalars(select(Suppression.address_hash)).all()
+    assert len(stored) == 1 and "erase" not in stored[0]
+    roster = tmp_path / "people.csv"
+    roster.write_text("email\nERASE@example.com\n", encoding="utf-8")
+    # After a rotation the old key still recognises the hash.
+    rotated = [*KEYS, "newest-key"]
+    report = import_csv(db, roster, clock(), keys=rotated, reactivate=True)
+    assert (report.added, report.suppressed) == (0, 1)
+    with pytest.raises(SubscriberError, match="forgotten"):
+        add_subscriber(db, rotated, "erase@example.com", clock(), force=True)
+
+
+def test_export_is_safe_for_spreadsheets(db: Database, clock: Clock, tmp_path: Path) -> None:
+    add_subscriber(db, KEYS, "calc@example.com", clock(), name='=HYPERLINK("http://evil")')
+    add_subscriber(db, KEYS, "plain@example.com", clock(), name="Plain Name")
+    out = tmp_path / "export.csv"
+    assert export_csv(db, out) == 2
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    names = {r["email"]: r["name"] for r in rows}
+    assert names["calc@example.com"] == '\'=HYPERLINK("http://evil")'
+    assert names["plain@example.com"] == "Plain Name"
+    assert export_csv(db, tmp_path / "none.csv", status="bounced") == 0
+
+
+def test_show_tells_everything_stored(db: Database, clock: Clock) -> None:
+    add_subscriber(db, KEYS, "me@example.com", clock(), language="fr")
+    record = show(db, "me@example.com")
+    assert record["language"] == "fr" and record["status"] == "active"
+    assert record["consent_source"] == "cli" and record["deliveries"] == {}
+    with pytest.raises(SubscriberError, match="not a subscriber"):
+        show(db, "nobody@example.com")
