@@ -99,10 +99,11 @@ def _section(
     for item in placed:
         position = edits[item.id].position or 1
         result.insert(min(max(position - 1, 0), len(result)), item)
-    return tuple(_overridden(i, edits.get(i.id)) for i in result)
+    return tuple(apply_edit(i, edits.get(i.id)) for i in result)
 
 
-def _overridden(item: QueuedItem, edit: ItemEdit | None) -> QueuedItem:
+def apply_edit(item: QueuedItem, edit: ItemEdit | None) -> QueuedItem:
+    """The item with the editor's title and summary for this issue, if any."""
     if edit is None or (edit.title is None and edit.summary is None):
         return item
     return dataclasses.replace(

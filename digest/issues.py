@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from digest.compose import plan_issue
+from digest.compose import apply_edit, plan_issue
 from digest.db.engine import Database
 from digest.db.schema import Issue, IssueEdit, IssueItem, Item
 from digest.errors import ComposeError
-from digest.model import IssuePlan, ItemEdit, ItemState, RenderedIssue, Spotlight
+from digest.model import IssuePlan, ItemEdit, ItemState, QueuedItem, RenderedIssue, Spotlight
 from digest.queue import to_queued
 from digest.render import render_issue
 from digest.settings import Settings
@@ -89,6 +89,30 @@ def compose_issue(db: Database, settings: Settings, clock: Callable[[], datetime
             rendered=rendered,
             refreshed=draft.created_at != now,
         )
+
+
+def stored_plan(session: Session, issue: Issue) -> IssuePlan:
+    """The plan an issue was composed from, read back: its items in order, with the
+    editor's overrides, intro and spotlight."""
+    edits = draft_edits(session, issue.id)
+    rows = session.execute(
+        select(IssueItem.section, Item)
+        .join(Item, Item.id == IssueItem.item_id)
+        .where(IssueItem.issue_id == issue.id)
+        .order_by(IssueItem.position)
+    ).all()
+    sections: dict[str, list[QueuedItem]] = {"news": [], "events": [], "calls": []}
+    for section, item in rows:
+        sections[section].append(apply_edit(to_queued(item), edits.get(item.id)))
+    return IssuePlan(
+        number=issue.number,
+        date=issue.composed_at,
+        news=tuple(sections["news"]),
+        events=tuple(sections["events"]),
+        calls=tuple(sections["calls"]),
+        intro=issue.intro,
+        spotlight=spotlight_of(issue),
+    )
 
 
 def draft_edits(session: Session, issue_id: int) -> dict[int, ItemEdit]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+ALL_SECTIONS = frozenset({"news", "events", "calls"})
+
 
 class SourceKind(StrEnum):
     NEWS = "news"
@@ -195,6 +197,7 @@ class Recipient:
     name: str
     message_id: str
     attempts: int = 0
+    sections: frozenset[str] = ALL_SECTIONS  # the sections they chose to receive
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,9 +9,12 @@ from digest.db.schema import Subscriber
 
 
 def active_count(session: Session) -> int:
+    """Subscribers an issue would go to: active and not pausing."""
     return int(
         session.scalar(
-            select(func.count()).select_from(Subscriber).where(Subscriber.status == "active")
+            select(func.count())
+            .select_from(Subscriber)
+            .where(Subscriber.status == "active", Subscriber.paused.is_(False))
         )
         or 0
     )

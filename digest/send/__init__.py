@@ -7,6 +7,7 @@ so a run that stops for any reason continues where it stopped when run again.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -14,12 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from digest.db.engine import Database
 from digest.db.schema import Issue, IssueItem, Item
-from digest.issues import latest_issue
-from digest.model import DeliveryStatus, ItemState, Recipient, SendOutcome
+from digest.errors import SendError
+from digest.issues import latest_issue, stored_plan
+from digest.model import ALL_SECTIONS, DeliveryStatus, IssuePlan, ItemState, Recipient, SendOutcome
+from digest.render import render_issue
 from digest.send import lease, ledger
 from digest.send.classify import Verdict, classify_reply, retry_delay
 from digest.send.message import Links, MessageTemplate, build_template, make_message_id
@@ -59,11 +63,25 @@ class SendReport:
         return not any(self.counts.get(s, 0) for s in waiting)
 
 
-class Personalizer:
-    """Turns the issue's message template into one subscriber's message."""
+class NothingChosen(SendError):
+    """None of the sections the subscriber chose has items in this issue."""
 
-    def __init__(self, template: MessageTemplate, settings: Settings) -> None:
+
+class Personalizer:
+    """Turns the issue's message template into one subscriber's message.
+
+    A subscriber who chose only some sections gets a variant rendered once for that choice
+    (`variants`); everyone else gets the issue as it was composed and previewed.
+    """
+
+    def __init__(
+        self,
+        template: MessageTemplate,
+        settings: Settings,
+        variants: Callable[[frozenset[str]], MessageTemplate] | None = None,
+    ) -> None:
         self.template = template
+        self._variants = variants
         keys = settings.signing_keys
         self._unsubscribe = TokenSigner(keys, UNSUBSCRIBE)
         self._preferences = TokenSigner(keys, PREFERENCES)
@@ -76,7 +94,45 @@ class Personalizer:
         )
 
     def message(self, recipient: Recipient) -> bytes:
-        return self.template.personalize(recipient, self.links(recipient.subscriber_id))
+        template = self.template
+        if self._variants is not None and recipient.sections != ALL_SECTIONS:
+            template = self._variants(recipient.sections)
+        return template.personalize(recipient, self.links(recipient.subscriber_id))
+
+
+def section_variants(
+    plan: IssuePlan, full: MessageTemplate, settings: Settings, now: datetime
+) -> Callable[[frozenset[str]], MessageTemplate]:
+    """Message templates of the issue restricted to a choice of sections, each rendered once
+    on first use (at most seven). NothingChosen when the choice leaves nothing to send."""
+    present = frozenset(name for name, items in plan.sections.items() if items)
+    cache: dict[frozenset[str], MessageTemplate] = {present: full}
+    lock = threading.Lock()
+
+    def variant(sections: frozenset[str]) -> MessageTemplate:
+        wanted = sections & present
+        if not wanted:
+            raise NothingChosen("none of the sections they chose has items in this issue")
+        with lock:
+            if wanted not in cache:
+                chosen = dataclasses.replace(
+                    plan,
+                    news=plan.news if "news" in wanted else (),
+                    events=plan.events if "events" in wanted else (),
+                    calls=plan.calls if "calls" in wanted else (),
+                )
+                rendered = render_issue(chosen, settings)
+                cache[wanted] = build_template(
+                    settings=settings,
+                    subject=rendered.subject,
+                    html_body=rendered.html,
+                    text_body=rendered.text,
+                    number=plan.number,
+                    date=now,
+                )
+            return cache[wanted]
+
+    return variant
 
 
 def message_template(issue: Issue, settings: Settings, now: datetime) -> MessageTemplate:
@@ -91,12 +147,15 @@ def message_template(issue: Issue, settings: Settings, now: datetime) -> Message
 
 
 class _Workers:
-    """Threads that each keep one SMTP connection open across many messages."""
+    """Threads that each keep one SMTP connection and one database connection open across
+    many messages."""
 
-    def __init__(self, connections: int, factory: Callable[[], Transport]) -> None:
+    def __init__(self, connections: int, factory: Callable[[], Transport], db: Database) -> None:
         self._factory = factory
+        self._db = db
         self._local = threading.local()
         self._all: list[Transport] = []
+        self._connections: list[Connection] = []
         self._lock = threading.Lock()
         self.pool = cf.ThreadPoolExecutor(max_workers=connections, thread_name_prefix="digest-smtp")
 
@@ -109,10 +168,23 @@ class _Workers:
                 self._all.append(transport)
         return transport
 
+    def still_active(self, subscriber_id: int) -> bool:
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._db.engine.connect()
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        active = ledger.still_active(connection, subscriber_id)
+        connection.rollback()  # end the read, so the next check sees new commits
+        return active
+
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         for transport in self._all:
             transport.close()
+        for connection in self._connections:
+            connection.close()
 
 
 def send_issue(
@@ -129,7 +201,10 @@ def send_issue(
     """Send issue `number` (default: the newest) to every active subscriber who lacks it."""
     started = time.perf_counter()
     issue = latest_issue(db, number)
-    personalizer = Personalizer(message_template(issue, settings, clock()), settings)
+    full = message_template(issue, settings, clock())
+    with db.session() as session:
+        plan = stored_plan(session, issue)
+    personalizer = Personalizer(full, settings, section_variants(plan, full, settings, clock()))
     if dry_run:
         return _dry_run(db, issue, personalizer)
     if issue.status == "sent":
@@ -147,7 +222,6 @@ def send_issue(
         ledger.add_missing_rows(
             session, issue.id, now, lambda sid: make_message_id(settings, issue.number, sid)
         )
-        ledger.skip_inactive(session, issue.id, now)
     factory = transport_factory or (lambda: SmtpTransport(settings.smtp))
     try:
         failures = _deliver(
@@ -204,7 +278,7 @@ def _deliver(
     sleep: Callable[[float], None],
 ) -> list[str]:
     cfg = settings.smtp
-    workers = _Workers(cfg.connections, factory)
+    workers = _Workers(cfg.connections, factory, db)
     pacer = Pacer(cfg.rate_per_second)
     envelope_from = personalizer.template.envelope_from
     failures: list[str] = []
@@ -212,8 +286,23 @@ def _deliver(
     last_write = time.monotonic()
 
     def deliver(recipient: Recipient) -> Result:
+        if not workers.still_active(recipient.subscriber_id):
+            skipped = SendOutcome(
+                delivery_id=recipient.delivery_id,
+                status=DeliveryStatus.SKIPPED,
+                reply="subscriber no longer active, or pausing",
+            )
+            return recipient, skipped, Verdict(DeliveryStatus.SKIPPED)
         try:
             message = personalizer.message(recipient)
+        except NothingChosen as e:
+            return (
+                recipient,
+                SendOutcome(
+                    delivery_id=recipient.delivery_id, status=DeliveryStatus.SKIPPED, reply=str(e)
+                ),
+                Verdict(DeliveryStatus.SKIPPED),
+            )
         except (ValueError, TypeError) as e:
             # A name or address that cannot be put in a header fails this recipient only.
             verdict = Verdict(DeliveryStatus.FAILED)
@@ -277,6 +366,7 @@ def _deliver(
         while True:
             with db.session() as session:
                 lease.renew(session, issue_id, owner, clock())
+                ledger.skip_inactive(session, issue_id, clock())
                 batch = ledger.claim(session, issue_id, clock(), CLAIM)
                 due = None if batch else ledger.next_due(session, issue_id)
             if not batch:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from digest.db.schema import BounceEvent, Delivery, Subscriber
@@ -19,11 +20,13 @@ CHUNK = 1000
 def add_missing_rows(
     session: Session, issue_id: int, now: datetime, message_id: Callable[[int], str]
 ) -> int:
-    """Give every active subscriber without a row for this issue a pending row."""
+    """Give every active subscriber who is not pausing and has no row for this issue a
+    pending row."""
     missing = (
         select(Subscriber.id)
         .where(
             Subscriber.status == "active",
+            Subscriber.paused.is_(False),
             ~select(Delivery.id)
             .where(Delivery.issue_id == issue_id, Delivery.subscriber_id == Subscriber.id)
             .exists(),
@@ -61,8 +64,11 @@ def requeue_interrupted(session: Session, issue_id: int, now: datetime) -> int:
 
 
 def skip_inactive(session: Session, issue_id: int, now: datetime) -> int:
-    """Rows whose subscriber left (or bounced) since the row was made are skipped."""
-    inactive = select(Subscriber.id).where(Subscriber.status != "active")
+    """Rows whose subscriber left, bounced or paused since the row was made are skipped;
+    run before every claim, so an unsubscribe takes effect before the next message."""
+    inactive = select(Subscriber.id).where(
+        or_(Subscriber.status != "active", Subscriber.paused.is_(True))
+    )
     result = session.execute(
         update(Delivery)
         .where(
@@ -71,10 +77,20 @@ def skip_inactive(session: Session, issue_id: int, now: datetime) -> int:
             Delivery.subscriber_id.in_(inactive),
         )
         .values(
-            status=DeliveryStatus.SKIPPED, updated_at=now, last_reply="subscriber no longer active"
+            status=DeliveryStatus.SKIPPED,
+            updated_at=now,
+            last_reply="subscriber no longer active, or pausing",
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def still_active(connection: Session | Connection, subscriber_id: int) -> bool:
+    """Checked right before each message: someone who left a moment ago gets nothing."""
+    row = connection.execute(
+        select(Subscriber.status, Subscriber.paused).where(Subscriber.id == subscriber_id)
+    ).first()
+    return row is not None and row.status == "active" and not row.paused
 
 
 def claim(session: Session, issue_id: int, now: datetime, limit: int) -> list[Recipient]:
@@ -91,6 +107,9 @@ def claim(session: Session, issue_id: int, now: datetime, limit: int) -> list[Re
             Delivery.attempts,
             Subscriber.email,
             Subscriber.name,
+            Subscriber.wants_news,
+            Subscriber.wants_events,
+            Subscriber.wants_calls,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.issue_id == issue_id, due, Subscriber.status == "active")
@@ -111,6 +130,15 @@ def claim(session: Session, issue_id: int, now: datetime, limit: int) -> list[Re
             name=r.name,
             message_id=r.message_id,
             attempts=r.attempts,
+            sections=frozenset(
+                name
+                for name, wanted in (
+                    ("news", r.wants_news),
+                    ("events", r.wants_events),
+                    ("calls", r.wants_calls),
+                )
+                if wanted
+            ),
         )
         for r in rows
     ]

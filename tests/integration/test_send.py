@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from digest.db.engine import Database
 from digest.db.schema import BounceEvent, Delivery, Issue, Item, Subscriber
@@ -262,3 +263,59 @@ def test_a_stale_lease_is_taken_over(
     assert report.finished and report.sent == 40
     with db.session() as session:
         assert session.scalar(select(Issue.send_owner)) is None  # released at the end
+
+
+def test_preferences_choose_sections_and_pause(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    with db.session() as session:
+        people = {p.email: p for p in session.scalars(select(Subscriber))}
+        people["user1@example.com"].wants_news = False  # events and calls only
+        people["user2@example.com"].paused = True
+        for kind in ("news", "events"):  # calls only: the issue has one call
+            setattr(people["user3@example.com"], f"wants_{kind}", False)
+        for kind in ("news", "events", "calls"):  # nothing at all
+            setattr(people["user4@example.com"], f"wants_{kind}", False)
+    report = send_issue(db, ready, clock)
+    assert report.finished
+    assert report.counts == {"sent": 38, "skipped": 1}  # user2 pauses: no row at all
+    by_rcpt = {r.rcpt: r.message for r in smtp_server.received}
+    assert "user2@example.com" not in by_rcpt and "user4@example.com" not in by_rcpt
+
+    def sections(rcpt: str) -> tuple[bool, bool, bool]:
+        text = by_rcpt[rcpt].get_body(("plain",)).get_content()
+        return ("LATEST NEWS" in text, "UPCOMING EVENTS" in text, "OPEN CALLS" in text)
+
+    assert sections("user0@example.com") == (True, True, True)
+    assert sections("user1@example.com") == (False, True, True)
+    assert sections("user3@example.com") == (False, False, True)
+    html = by_rcpt["user1@example.com"].get_body(("html",)).get_content()
+    assert "Latest news" not in html and "Upcoming events" in html
+
+
+def test_an_unsubscribe_during_the_run_takes_effect_before_the_next_message(
+    db: Database, ready: Settings, clock: Clock, smtp_server: SmtpTestServer
+) -> None:
+    sent = 0
+
+    class UnsubscribingTransport(SmtpTransport):
+        def send(self, envelope_from: str, recipient: str, message: bytes):  # type: ignore[no-untyped-def]
+            nonlocal sent
+            sent += 1
+            if sent == 1:
+                with db.session() as session:
+                    session.execute(
+                        update(Subscriber)
+                        .where(Subscriber.email == "user39@example.com")
+                        .values(status="unsubscribed")
+                    )
+            return super().send(envelope_from, recipient, message)
+
+    ready_one = dataclasses.replace(ready, smtp=dataclasses.replace(ready.smtp, connections=1))
+    report = send_issue(
+        db, ready_one, clock, transport_factory=lambda: UnsubscribingTransport(ready_one.smtp)
+    )
+    assert report.finished and report.counts == {"sent": 39, "skipped": 1}
+    assert "user39@example.com" not in rcpt_counts(smtp_server)
+    with db.session() as session:
+        assert session.scalar(select(Issue.status)) == "sent"
