@@ -1,4 +1,5 @@
-"""Writing an issue to files exactly as a subscriber receives it: HTML, text and one .eml."""
+"""An issue exactly as a subscriber receives it: the message for a sample subscriber, its HTML
+and text parts, and the same written to files."""
 
 from __future__ import annotations
 
@@ -22,6 +23,16 @@ SAMPLE = Recipient(
 )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewMessage:
+    """The complete message for the sample subscriber, and its parts decoded."""
+
+    raw: bytes
+    html: str
+    text: str
+    headers: tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class PreviewFiles:
     html: Path
@@ -29,16 +40,26 @@ class PreviewFiles:
     eml: Path
 
 
+def preview_message(issue: Issue, settings: Settings, now: datetime) -> PreviewMessage:
+    """The issue personalized for the sample subscriber, built as the send stage builds it."""
+    raw = Personalizer(message_template(issue, settings, now), settings).message(SAMPLE)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    html = text = ""
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            html = part.get_content()
+        elif part.get_content_type() == "text/plain":
+            text = part.get_content()
+    headers = tuple((name, str(value)) for name, value in message.items())
+    return PreviewMessage(raw=raw, html=html, text=text, headers=headers)
+
+
 def write_preview(issue: Issue, settings: Settings, out: Path, now: datetime) -> PreviewFiles:
     """issue.html, issue.txt and issue.eml in `out`, personalized for a sample subscriber."""
     out.mkdir(parents=True, exist_ok=True)
-    raw = Personalizer(message_template(issue, settings, now), settings).message(SAMPLE)
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    message = preview_message(issue, settings, now)
     files = PreviewFiles(out / "issue.html", out / "issue.txt", out / "issue.eml")
-    for part in message.walk():
-        if part.get_content_type() == "text/html":
-            files.html.write_text(part.get_content(), encoding="utf-8")
-        elif part.get_content_type() == "text/plain":
-            files.text.write_text(part.get_content(), encoding="utf-8")
-    files.eml.write_bytes(raw)
+    files.html.write_text(message.html, encoding="utf-8")
+    files.text.write_text(message.text, encoding="utf-8")
+    files.eml.write_bytes(message.raw)
     return files

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import secrets
 import tomllib
 import typing
@@ -56,6 +57,11 @@ class NewsletterSettings:
     name: str = setting("Digest", "Name of the newsletter, shown in the header and the From name.")
     from_address: str = setting("newsletter@example.com", "Address the issue is sent from.")
     reply_to: str = setting("", "Reply-To address; empty means replies go to from_address.")
+    unsubscribe_mailto: str = setting(
+        "",
+        "Mailbox for mailto: unsubscribe requests in List-Unsubscribe (next to the one-click "
+        "https link); empty leaves the mailto: part out.",
+    )
     base_url: str = setting(
         "http://127.0.0.1:8000",
         "Public address of `digest serve`; unsubscribe and web-version links start with it.",
@@ -150,6 +156,21 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WebSettings:
+    host: str = setting(
+        "127.0.0.1", "Address `digest serve` listens on; put a TLS reverse proxy in front of it."
+    )
+    port: int = setting(8000, "TCP port `digest serve` listens on.")
+    confirm_max_age_hours: int = setting(72, "Hours a signup's confirmation link stays valid.")
+    signup_per_hour: int = setting(
+        5, "Most signups accepted from one client address in an hour (kept in memory)."
+    )
+    max_form_bytes: int = setting(
+        16_384, "Largest request body accepted, in bytes; a larger one gets 413."
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """All settings, plus where they were read from."""
 
@@ -161,6 +182,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     source: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -330,6 +352,11 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{where}: {label}: unknown time zone {tz_name!r}") from None
     if s.smtp.security not in ("none", "starttls", "tls"):
         raise ConfigError(f"{where}: smtp.security: expected none, starttls or tls")
+    mailto = s.newsletter.unsubscribe_mailto
+    if mailto and not re.fullmatch(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", mailto):
+        raise ConfigError(
+            f"{where}: newsletter.unsubscribe_mailto: {mailto!r} is not a plain address"
+        )
     positive = {
         "smtp.connections": s.smtp.connections,
         "smtp.max_attempts": s.smtp.max_attempts,
@@ -337,10 +364,15 @@ def _validate(s: Settings) -> None:
         "collect.concurrency": s.collect.concurrency,
         "collect.per_host": s.collect.per_host,
         "collect.max_bytes": s.collect.max_bytes,
+        "web.confirm_max_age_hours": s.web.confirm_max_age_hours,
+        "web.signup_per_hour": s.web.signup_per_hour,
+        "web.max_form_bytes": s.web.max_form_bytes,
     }
     for label, number in positive.items():
         if number < 1:
             raise ConfigError(f"{where}: {label}: must be at least 1, got {number}")
+    if not 0 <= s.web.port <= 65535:
+        raise ConfigError(f"{where}: web.port: must be 0 to 65535, got {s.web.port}")
     if not s.newsletter.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: newsletter.base_url: must start with http:// or https://")
 

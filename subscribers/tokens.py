@@ -7,14 +7,31 @@ be rotated without breaking links already in inboxes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import (
+    BadSignature,
+    SignatureExpired,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 
 from digest.errors import SubscriberError
 
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
+CONFIRM = "confirm"
+
+
+class InvalidLink(SubscriberError):
+    """A token that was not made by us: forged, altered, cut short, or of another purpose."""
+
+
+class ExpiredLink(InvalidLink):
+    """A token we made, but longer ago than its purpose allows."""
 
 
 def _serializer(keys: Sequence[str], purpose: str) -> URLSafeSerializer:
@@ -37,7 +54,58 @@ class TokenSigner:
         try:
             value = self._serializer.loads(token)
         except BadSignature:
-            raise SubscriberError(f"the {self.purpose} link is not valid") from None
-        if not isinstance(value, int):
-            raise SubscriberError(f"the {self.purpose} link is not valid")
+            raise InvalidLink(f"the {self.purpose} link is not valid") from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidLink(f"the {self.purpose} link is not valid")
         return value
+
+
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous' timestamp signer reading the time from a clock we pass in (tests)."""
+
+    def __init__(self, *args: Any, clock: Callable[[], datetime], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock().timestamp())
+
+
+class TimedTokenSigner:
+    """Tokens that expire (confirm links): a subscriber id and a stamp of their record.
+
+    The stamp lets the action check that the record is still in the state the link was made
+    for, so a confirm link cannot be replayed after the person confirmed or left again.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        purpose: str,
+        clock: Callable[[], datetime],
+        max_age: timedelta,
+    ) -> None:
+        self.purpose = purpose
+        self.max_age = max_age
+        self._serializer = URLSafeTimedSerializer(
+            list(keys),
+            salt=f"digest.{purpose}",
+            signer=_ClockedSigner,
+            signer_kwargs={"digest_method": hashlib.sha256, "clock": clock},
+        )
+
+    def sign(self, subscriber_id: int, stamp: str) -> str:
+        return str(self._serializer.dumps([subscriber_id, stamp]))
+
+    def verify(self, token: str) -> tuple[int, str]:
+        """(subscriber id, stamp); ExpiredLink when too old, InvalidLink when not ours."""
+        try:
+            value = self._serializer.loads(token, max_age=int(self.max_age.total_seconds()))
+        except SignatureExpired:
+            raise ExpiredLink(f"the {self.purpose} link has expired") from None
+        except BadSignature:
+            raise InvalidLink(f"the {self.purpose} link is not valid") from None
+        match value:
+            case [int() as subscriber_id, str() as stamp] if not isinstance(subscriber_id, bool):
+                return subscriber_id, stamp
+        raise InvalidLink(f"the {self.purpose} link is not valid")

@@ -14,6 +14,7 @@ from digest.cli.app import App
 from digest.cli.content import collect_command, items, sources
 from digest.cli.issue import issue
 from digest.cli.people import subscribers
+from digest.cli.serve import serve_command
 from digest.errors import DigestError
 
 
@@ -46,6 +47,7 @@ for command in (
     status,
     capture,
     scheduler_command,
+    serve_command,
 ):
     cli.add_command(command)
 

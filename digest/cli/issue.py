@@ -17,6 +17,7 @@ from digest.issues import ComposedIssue, compose_issue, latest_issue
 from digest.model import Spotlight
 from digest.preview import write_preview
 from digest.send import Progress, send_issue
+from digest.send.proof import send_proof
 from subscribers.store import active_count
 
 
@@ -57,17 +58,54 @@ def issue_compose(app: App) -> None:
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for issue.html, issue.txt and issue.eml (default: DATA_DIR/preview).",
+    help="Write issue.html, issue.txt and issue.eml to this folder instead of serving.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to serve on; any but a loopback address shows the draft to the network.",
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="TCP port."
 )
 @pass_app
-def issue_preview(app: App, number: int | None, out: Path | None) -> None:
-    """Write the issue as a subscriber receives it: HTML, text and a complete .eml."""
+def issue_preview(app: App, number: int | None, out: Path | None, host: str, port: int) -> None:
+    """Show the issue exactly as a subscriber receives it, on a local page that follows
+    template and queue changes; with --out, write the HTML, text and a complete .eml."""
     row = latest_issue(app.db, number)
-    files = write_preview(row, app.settings, out or app.settings.data_dir / "preview", app.clock())
-    click.echo(
-        f"issue #{row.number} ({row.status}): {files.html}\n"
-        f"text: {files.text}\nmessage: {files.eml}"
+    if out is not None:
+        files = write_preview(row, app.settings, out, app.clock())
+        click.echo(
+            f"issue #{row.number} ({row.status}): {files.html}\n"
+            f"text: {files.text}\nmessage: {files.eml}"
+        )
+        return
+    # Imported here: the web stack (Starlette, uvicorn) would slow every other command.
+    from digest.web import LOOPBACK_NAMES, is_loopback, listen, serve, url_of
+    from digest.web.preview import preview_app
+
+    loopback = is_loopback(host)
+    if not loopback:
+        click.echo(
+            f"digest: warning: {host} is not a loopback address: anyone who can reach this "
+            "machine can read the draft",
+            err=True,
+        )
+    try:
+        sock = listen(host, port)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    web = preview_app(
+        app.db,
+        app.settings,
+        app.clock,
+        number=number,
+        allowed_hosts=(*LOOPBACK_NAMES, host) if loopback else None,
     )
+    click.echo(f"previewing issue #{row.number} ({row.status}) on {url_of(sock)} (Ctrl-C stops)")
+    serve(web, sock)
+    click.echo("preview stopped")
 
 
 @issue.command("send")
@@ -77,9 +115,28 @@ def issue_preview(app: App, number: int | None, out: Path | None) -> None:
     is_flag=True,
     help="Count recipients and build one message; send nothing and change nothing.",
 )
+@click.option(
+    "--test",
+    "proof",
+    is_flag=True,
+    help="Send one proof copy to --to; the delivery ledger and the issue stay as they are.",
+)
+@click.option("--to", "address", metavar="ADDRESS", help="Where --test sends the proof copy.")
 @pass_app
-def issue_send(app: App, number: int | None, dry_run: bool) -> None:
-    """Send the issue to every active subscriber who has not had it; safe to rerun."""
+def issue_send(
+    app: App, number: int | None, dry_run: bool, proof: bool, address: str | None
+) -> None:
+    """Send the issue to every active subscriber who has not had it; safe to rerun.
+    With --test --to ADDRESS, send only a proof copy to ADDRESS."""
+    if proof or address is not None:
+        if not (proof and address):
+            raise click.UsageError("--test and --to ADDRESS go together")
+        if dry_run:
+            raise click.UsageError("--test sends one copy; it cannot be a --dry-run")
+        row = latest_issue(app.db, number)
+        reply = send_proof(row, app.settings, address, app.clock())
+        click.echo(f"test copy of issue #{row.number} sent to {address}: {reply.line}")
+        return
     if dry_run:
         report = send_issue(app.db, app.settings, app.clock, number=number, dry_run=True)
         already = report.counts.get("sent", 0)
@@ -251,3 +308,9 @@ def issue_show(app: App, number: int | None, as_json: bool) -> None:
         click.echo(f"\nSPOTLIGHT ({s.kind}): {s.title or s.text}" + (f" — {s.by}" if s.by else ""))
     if view.excluded:
         click.echo(f"\nexcluded: {', '.join(f'item {i}' for i in view.excluded)}")
+
+
+# `digest issue lint` lives in its own module.
+from digest.cli.lint import issue_lint  # noqa: E402
+
+issue.add_command(issue_lint)

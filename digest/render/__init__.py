@@ -37,11 +37,17 @@ def templates_dir() -> Path:
     return Path(str(importlib.resources.files("digest.templates")))
 
 
+def templates_folder(settings: Settings) -> Path:
+    """The folder the issue's templates are read from: newsletter.templates_dir (relative to
+    the settings file) when set, else the built-in templates."""
+    own = settings.newsletter.templates_dir
+    return (settings.base_dir / own).resolve() if own else templates_dir()
+
+
 def make_environment(settings: Settings, folder: Path | None = None) -> jinja2.Environment:
     """The Jinja environment; templates are read from disk on each render, so an edited
     template shows in the next preview without a restart."""
-    own = settings.newsletter.templates_dir
-    chosen = folder or ((settings.base_dir / own).resolve() if own else templates_dir())
+    chosen = folder or templates_folder(settings)
     if not chosen.is_dir():
         raise RenderError(f"newsletter.templates_dir: {chosen} is not a folder")
     env = jinja2.Environment(

@@ -86,11 +86,15 @@ class Personalizer:
         self._unsubscribe = TokenSigner(keys, UNSUBSCRIBE)
         self._preferences = TokenSigner(keys, PREFERENCES)
         self._base = settings.newsletter.base_url.rstrip("/")
+        self._mailto = settings.newsletter.unsubscribe_mailto
 
     def links(self, subscriber_id: int) -> Links:
+        token = self._unsubscribe.sign(subscriber_id)
+        mailto = f"mailto:{self._mailto}?subject=unsubscribe%20{token}" if self._mailto else ""
         return Links(
-            unsubscribe=f"{self._base}/unsubscribe/{self._unsubscribe.sign(subscriber_id)}",
+            unsubscribe=f"{self._base}/unsubscribe/{token}",
             preferences=f"{self._base}/preferences/{self._preferences.sign(subscriber_id)}",
+            unsubscribe_mailto=mailto,
         )
 
     def message(self, recipient: Recipient) -> bytes:

@@ -26,6 +26,7 @@ CRLF = "\r\n"
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Links:
     unsubscribe: str
+    unsubscribe_mailto: str = ""  # mailto: URI, or empty
     preferences: str
 
 
@@ -41,7 +42,11 @@ class MessageTemplate:
         """The complete message for one subscriber, as bytes ready for SMTP DATA."""
         head = _to_header(recipient) + _headers(
             ("Message-ID", recipient.message_id),
-            ("List-Unsubscribe", f"<{links.unsubscribe}>"),
+            (
+                "List-Unsubscribe",
+                f"<{links.unsubscribe}>"
+                + (f", <{links.unsubscribe_mailto}>" if links.unsubscribe_mailto else ""),
+            ),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         )
         text = self.text.replace(PLACEHOLDERS.unsubscribe, links.unsubscribe).replace(

@@ -319,3 +319,27 @@ def test_an_unsubscribe_during_the_run_takes_effect_before_the_next_message(
     assert "user39@example.com" not in rcpt_counts(smtp_server)
     with db.session() as session:
         assert session.scalar(select(Issue.status)) == "sent"
+
+
+def test_list_unsubscribe_offers_mailto_when_a_mailbox_is_set(
+    db: Database,
+    db_url: str,
+    clock: Clock,
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    smtp_server: SmtpTestServer,
+) -> None:
+    settings = make_settings(
+        db_url,
+        smtp_port=smtp_server.port,
+        newsletter_unsubscribe_mailto="leave@example.com",
+        newsletter_base_url="https://news.example.org",
+    )
+    seed(db, clock, tmp_path, 2)
+    compose_issue(db, settings, clock)
+    send_issue(db, settings, clock)
+    header = smtp_server.received[0].message["List-Unsubscribe"]
+    https_part, mailto_part = (part.strip(" <>") for part in header.split(","))
+    assert https_part.startswith("https://news.example.org/unsubscribe/")
+    token = https_part.rsplit("/", 1)[1]
+    assert mailto_part == f"mailto:leave@example.com?subject=unsubscribe%20{token}"

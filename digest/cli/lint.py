@@ -1,0 +1,77 @@
+"""`digest issue lint`: the checks of digest.render.lint, and SpamAssassin's score, on the
+issue as a sample subscriber receives it."""
+
+from __future__ import annotations
+
+import click
+
+from digest.cli.app import App, echo_json, pass_app
+from digest.issues import latest_issue
+from digest.preview import preview_message
+from digest.render.lint import LintReport, lint_issue, spam_findings
+from digest.render.spam import NOT_INSTALLED, SpamReport, spam_check
+
+
+def report_lines(report: LintReport) -> list[str]:
+    """One line per finding, errors first."""
+    ordered = sorted(report.findings, key=lambda f: f.level != "error")
+    return [finding.line for finding in ordered]
+
+
+@click.command("lint")
+@click.option("--number", "-n", type=int, help="Issue number (default: the newest).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option(
+    "--spam",
+    is_flag=True,
+    help="Also run SpamAssassin (local tests only) on the sample message and show its score.",
+)
+@pass_app
+def issue_lint(app: App, number: int | None, as_json: bool, spam: bool) -> None:
+    """Check the issue as a subscriber receives it: size against Gmail's clipping, alt text,
+    links, empty sections, HTML and CSS that major email clients lack (caniemail.com data).
+
+    Exits with status 1 when a check finds an error; warnings do not fail. With --spam, a
+    score above 0 is a warning and a score at SpamAssassin's spam threshold an error.
+    """
+    row = latest_issue(app.db, number)
+    message = preview_message(row, app.settings, app.clock())
+    report = lint_issue(message.html, message.text, base_url=app.settings.newsletter.base_url)
+    spam_report: SpamReport | None = None
+    if spam:
+        spam_report = spam_check(message.raw)
+        report = report.with_findings(spam_findings(spam_report))
+    if as_json:
+        echo_json(
+            {
+                "issue": row.number,
+                "status": row.status,
+                **report.as_dict(),
+                "spam": spam_json(spam_report) if spam else None,
+            }
+        )
+    else:
+        for line in report_lines(report):
+            click.echo(line)
+        if spam_report is not None:
+            click.echo(spam_report.line)
+            for rule in spam_report.rules:
+                click.echo(f"  {rule.points:5.1f} {rule.name}: {rule.description}")
+        click.echo(f"issue #{row.number} ({row.status}): {report.summary}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def spam_json(report: SpamReport | None) -> dict[str, object]:
+    if report is None:
+        return {"available": False, "note": NOT_INSTALLED}
+    return {
+        "available": True,
+        "score": report.score,
+        "required": report.required,
+        "command": report.command,
+        "version": report.version,
+        "rules": [
+            {"name": r.name, "points": r.points, "description": r.description} for r in report.rules
+        ],
+    }

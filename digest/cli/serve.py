@@ -1,0 +1,45 @@
+"""`digest serve`: the public pages (signup, confirm, unsubscribe, preferences, archive)."""
+
+from __future__ import annotations
+
+import click
+
+from digest.cli.app import App, pass_app
+from digest.web import is_loopback, listen, serve, url_of
+from digest.web.public import public_app
+
+
+@click.command("serve")
+@click.option("--host", help="Address to listen on (default: web.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), help="TCP port (default: web.port, 8000).")
+@pass_app
+def serve_command(app: App, host: str | None, port: int | None) -> None:
+    """Serve the public pages: signup with double opt-in, confirm links, one-click
+    unsubscribe, preferences and the archive of sent issues with its Atom feed.
+
+    Put a TLS reverse proxy in front and set newsletter.base_url to its public https
+    address: the links in every message start with it. Behind a proxy on this machine the
+    client address (for the signup rate limit) is read from X-Forwarded-For, which uvicorn
+    trusts from 127.0.0.1 and ::1 only; set FORWARDED_ALLOW_IPS for a proxy elsewhere.
+    """
+    settings = app.settings
+    host = host or settings.web.host
+    port = settings.web.port if port is None else port
+    settings.signing_keys  # noqa: B018 - a missing secret key is an error now, not per request
+    if not is_loopback(host):
+        click.echo(
+            f"digest: warning: {host} is not a loopback address: serve over a TLS reverse "
+            "proxy, not directly",
+            err=True,
+        )
+    try:
+        sock = listen(host, port)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    web = public_app(app.db, settings, app.clock)
+    click.echo(
+        f"serving the public pages on {url_of(sock)} for {settings.newsletter.base_url} "
+        "(Ctrl-C stops)"
+    )
+    serve(web, sock)
+    click.echo("stopped")

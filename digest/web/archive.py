@@ -1,0 +1,105 @@
+"""The public archive: sent issues only, each issue's web version with neutral links in place
+of the personal ones, and an Atom 1.0 feed of the issues."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from digest.db.engine import Database
+from digest.db.schema import Issue
+from digest.render import PLACEHOLDERS
+from digest.settings import Settings
+
+ATOM = "http://www.w3.org/2005/Atom"
+XML = "http://www.w3.org/XML/1998/namespace"
+# The "view in browser" link is in messages while an issue is still going out, so the web
+# version is public from the first message on; the index and the feed list finished issues.
+PUBLIC_STATUSES = ("sending", "sent")
+# The web version's own policy: the message's inline styles and remote images, no script.
+ISSUE_CSP = (
+    "default-src 'none'; img-src https: data:; style-src 'unsafe-inline' https:; "
+    "font-src https: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchivedIssue:
+    number: int
+    subject: str
+    preheader: str
+    sent_at: datetime
+
+
+def sent_issues(db: Database) -> list[ArchivedIssue]:
+    """Every sent issue, newest first."""
+    with db.session() as session:
+        rows = session.scalars(
+            select(Issue).where(Issue.status == "sent").order_by(Issue.number.desc())
+        )
+        return [
+            ArchivedIssue(
+                number=row.number,
+                subject=row.subject,
+                preheader=row.preheader,
+                sent_at=row.sent_at or row.send_started_at or row.composed_at,
+            )
+            for row in rows
+        ]
+
+
+def web_version(db: Database, number: int, settings: Settings) -> str | None:
+    """The issue's HTML as everyone may see it; None for a draft or no such issue."""
+    with db.session() as session:
+        row = session.scalars(
+            select(Issue).where(Issue.number == number, Issue.status.in_(PUBLIC_STATUSES))
+        ).first()
+        html = row.html if row is not None else None
+    return None if html is None else neutral_html(html, settings)
+
+
+def neutral_html(html: str, settings: Settings) -> str:
+    """Replace the per-subscriber placeholders with pages that belong to nobody: they tell
+    readers to use the links in their own copy."""
+    base = settings.newsletter.base_url.rstrip("/")
+    return html.replace(PLACEHOLDERS.unsubscribe, f"{base}/unsubscribe").replace(
+        PLACEHOLDERS.preferences, f"{base}/preferences"
+    )
+
+
+def atom_feed(issues: list[ArchivedIssue], settings: Settings, now: datetime) -> bytes:
+    """An Atom 1.0 document (RFC 4287) of `issues`, with absolute links."""
+    cfg = settings.newsletter
+    base = cfg.base_url.rstrip("/")
+    ET.register_namespace("", ATOM)
+
+    def add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        if text is not None:
+            element.text = text
+        return element
+
+    feed = ET.Element(f"{{{ATOM}}}feed", {f"{{{XML}}}lang": cfg.language})
+    add(feed, "id", f"{base}/archive/")
+    add(feed, "title", cfg.name)
+    add(feed, "subtitle", cfg.tagline)
+    updated = max((issue.sent_at for issue in issues), default=now)
+    add(feed, "updated", updated.isoformat())
+    add(feed, "link", rel="self", type="application/atom+xml", href=f"{base}/archive/feed.atom")
+    add(feed, "link", rel="alternate", type="text/html", href=f"{base}/archive")
+    author = add(feed, "author")
+    add(author, "name", cfg.name)
+    add(author, "uri", cfg.website_url)
+    for issue in issues:
+        url = f"{base}/archive/{issue.number}"
+        entry = add(feed, "entry")
+        add(entry, "id", url)
+        add(entry, "title", issue.subject)
+        add(entry, "link", rel="alternate", type="text/html", href=url)
+        add(entry, "published", issue.sent_at.isoformat())
+        add(entry, "updated", issue.sent_at.isoformat())
+        add(entry, "summary", issue.preheader or issue.subject)
+    return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
