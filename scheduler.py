@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -24,6 +24,7 @@ from digest.errors import ComposeError, ConfigError, DigestError
 from digest.issues import compose_issue
 from digest.send import send_issue
 from digest.settings import Settings, load_settings
+from subscribers.lifecycle import purge_unconfirmed
 
 log = logging.getLogger("digest.scheduler")
 MISFIRE_GRACE_SECONDS = 6 * 3600
@@ -36,6 +37,10 @@ def utcnow() -> datetime:
 def collect_job(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
     for report in collect(db, settings, clock):
         (log.warning if report.error else log.info)("collect: %s", report.line)
+    expired = clock() - timedelta(hours=settings.web.confirm_max_age_hours)
+    purged = purge_unconfirmed(db, expired)
+    if purged:
+        log.info("removed %d signup(s) never confirmed", purged)
 
 
 def weekly_job(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:

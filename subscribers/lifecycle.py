@@ -167,3 +167,19 @@ def export_csv(db: Database, path: Path, status: str | None = None) -> int:
             writer.writerow([_cell(getattr(person, f)) for f in EXPORT_FIELDS])
             count += 1
     return count
+
+
+def purge_unconfirmed(db: Database, older_than: datetime) -> int:
+    """Delete signups never confirmed since `older_than` (their link has expired anyway):
+    an unconfirmed address is not a subscriber and its data is not kept."""
+    with db.session() as session:
+        stale = select(Subscriber.id).where(
+            Subscriber.status == "pending",
+            Subscriber.created_at < older_than,
+            Subscriber.confirmed_at.is_(None),
+        )
+        ids = list(session.scalars(stale))
+        if ids:
+            session.execute(delete(Delivery).where(Delivery.subscriber_id.in_(ids)))
+            session.execute(delete(Subscriber).where(Subscriber.id.in_(ids)))
+        return len(ids)

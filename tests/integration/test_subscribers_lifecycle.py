@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,14 @@ from digest.db.engine import Database
 from digest.db.schema import Subscriber, Suppression
 from digest.errors import SubscriberError
 from subscribers.importer import import_csv
-from subscribers.lifecycle import add_subscriber, export_csv, forget, show, unsubscribe
+from subscribers.lifecycle import (
+    add_subscriber,
+    export_csv,
+    forget,
+    purge_unconfirmed,
+    show,
+    unsubscribe,
+)
 from tests.conftest import Clock
 
 KEYS = ["old-key", "current-key"]
@@ -93,3 +101,21 @@ def test_show_tells_everything_stored(db: Database, clock: Clock) -> None:
     assert record["consent_source"] == "cli" and record["deliveries"] == {}
     with pytest.raises(SubscriberError, match="not a subscriber"):
         show(db, "nobody@example.com")
+
+
+def test_unconfirmed_signups_are_purged_once_their_link_expired(db: Database, clock: Clock) -> None:
+    with db.session() as session:
+        for name, hours in (("old", 100), ("fresh", 1)):
+            session.add(
+                Subscriber(
+                    email=f"{name}@example.com",
+                    status="pending",
+                    created_at=clock() - timedelta(hours=hours),
+                    updated_at=clock(),
+                )
+            )
+    add_subscriber(db, KEYS, "kept@example.com", clock() - timedelta(days=30))
+    assert purge_unconfirmed(db, clock() - timedelta(hours=72)) == 1
+    assert status(db, "old@example.com") is None
+    assert status(db, "fresh@example.com") == "pending"
+    assert status(db, "kept@example.com") == "active"
