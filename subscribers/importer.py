@@ -39,8 +39,11 @@ class ImportReport:
     bad: list[BadRow] = field(default_factory=list)
 
 
-def _rows(path: Path) -> Iterator[tuple[int, str, str]]:
-    """(line number, address, name) for each data row; the header row names the columns."""
+def _rows(
+    path: Path, email_column: str | None = None, name_column: str | None = None
+) -> Iterator[tuple[int, str, str]]:
+    """(line number, address, name) for each data row; the header row names the columns,
+    found by their usual names unless the operator maps them."""
     try:
         handle = path.open("r", encoding="utf-8-sig", newline="")
     except OSError as e:
@@ -59,13 +62,17 @@ def _rows(path: Path) -> Iterator[tuple[int, str, str]]:
         reader = csv.reader(handle, dialect)
         try:
             header = [h.strip().lower() for h in next(reader, [])]
-            email_col = next((header.index(c) for c in EMAIL_COLUMNS if c in header), None)
+            emails = (email_column.strip().lower(),) if email_column else EMAIL_COLUMNS
+            names = (name_column.strip().lower(),) if name_column else NAME_COLUMNS
+            email_col = next((header.index(c) for c in emails if c in header), None)
             if email_col is None:
                 raise SubscriberError(
                     f"{path}:1: no email column in the header (expected one of: "
-                    f"{', '.join(EMAIL_COLUMNS)})"
+                    f"{', '.join(emails)}; map another with --email-column)"
                 )
-            name_col = next((header.index(c) for c in NAME_COLUMNS if c in header), None)
+            name_col = next((header.index(c) for c in names if c in header), None)
+            if name_column and name_col is None:
+                raise SubscriberError(f"{path}:1: no column {name_column!r} in the header")
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue
@@ -104,6 +111,8 @@ def import_csv(
     origin: str = "import",
     keys: Sequence[str] = (),
     reactivate: bool = False,
+    email_column: str | None = None,
+    name_column: str | None = None,
 ) -> ImportReport:
     """Add the file's valid addresses in one transaction, in batches (memory stays flat).
 
@@ -116,7 +125,7 @@ def import_csv(
     batch: list[dict[str, object]] = []
     source = f"{origin} {path.name}"
     with db.session() as session:
-        for line, raw, name in _rows(path):
+        for line, raw, name in _rows(path, email_column, name_column):
             try:
                 email = normalize_address(raw)
             except SubscriberError as e:

@@ -60,15 +60,27 @@ def subscribers_remove(app: App, email: str) -> None:
     is_flag=True,
     help="Also re-activate addresses that unsubscribed, bounced or complained.",
 )
+@click.option("--email-column", help="Header of the address column (default: email, e-mail…).")
+@click.option("--name-column", help="Header of the name column (default: name, full name…).")
 @pass_app
-def subscribers_import(app: App, file: Path, force: bool) -> None:
+def subscribers_import(
+    app: App, file: Path, force: bool, email_column: str | None, name_column: str | None
+) -> None:
     """Add the addresses in a CSV file with an `email` column (and optionally `name`).
 
     Bad rows are reported with their line number and skipped; addresses already known keep
     their status, so nobody who left is subscribed again (unless --force); forgotten
     addresses are never added.
     """
-    report = import_csv(app.db, file, app.clock(), keys=app.settings.signing_keys, reactivate=force)
+    report = import_csv(
+        app.db,
+        file,
+        app.clock(),
+        keys=app.settings.signing_keys,
+        reactivate=force,
+        email_column=email_column,
+        name_column=name_column,
+    )
     for bad in report.bad:
         click.echo(f"{file}:{bad.line}: skipped: {bad.reason}", err=True)
     click.echo(

@@ -119,3 +119,15 @@ def test_unconfirmed_signups_are_purged_once_their_link_expired(db: Database, cl
     assert status(db, "old@example.com") is None
     assert status(db, "fresh@example.com") == "pending"
     assert status(db, "kept@example.com") == "active"
+
+
+def test_import_maps_columns_the_operator_names(db: Database, clock: Clock, tmp_path: Path) -> None:
+    roster = tmp_path / "crm.csv"
+    roster.write_text("Contact;Who\nmapped@example.com;Map Ped\n", encoding="utf-8")
+    with pytest.raises(SubscriberError, match="--email-column"):
+        import_csv(db, roster, clock())
+    report = import_csv(db, roster, clock(), email_column="Contact", name_column="who")
+    assert report.added == 1
+    with db.session() as session:
+        person = session.scalars(select(Subscriber)).one()
+    assert (person.email, person.name) == ("mapped@example.com", "Map Ped")
