@@ -18,7 +18,7 @@ from digest.collect.clean import plain_text, sanitize_summary
 from digest.db.engine import Database
 from digest.db.schema import Issue, IssueEdit, IssueItem, Item
 from digest.errors import ComposeError, ItemError
-from digest.issues import ComposedIssue, compose_issue, draft_edits, spotlight_of
+from digest.issues import ComposedIssue, compose_issue, draft_edits, latest_issue, spotlight_of
 from digest.model import ItemEdit, ItemState, Spotlight
 from digest.settings import Settings
 
@@ -131,16 +131,8 @@ class IssueView:
 
 def show_issue(db: Database, number: int | None = None) -> IssueView:
     """What is in issue `number` (default: the newest), with the editor's decisions."""
+    issue = latest_issue(db, number)
     with db.session() as session:
-        query = select(Issue)
-        query = (
-            query.where(Issue.number == number)
-            if number is not None
-            else query.order_by(Issue.number.desc())
-        )
-        issue = session.scalars(query).first()
-        if issue is None:
-            raise ComposeError(f"there is no issue #{number}" if number else "there is no issue")
         edits = draft_edits(session, issue.id)
         rows = session.execute(
             select(IssueItem.section, IssueItem.position, Item.id, Item.title)
