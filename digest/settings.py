@@ -94,7 +94,11 @@ class NewsletterSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CollectSettings:
-    timeout_seconds: float = setting(15.0, "Connect and read timeout for one feed request.")
+    timeout_seconds: float = setting(
+        15.0,
+        "Connect and read timeout for one feed request; a whole fetch, and the parsing of "
+        "one feed, are each cut off at four times this.",
+    )
     max_bytes: int = setting(10_000_000, "Largest feed body accepted, in bytes (after gzip).")
     concurrency: int = setting(8, "How many feeds are fetched at the same time.")
     per_host: int = setting(2, "How many feeds of one host are fetched at the same time.")

@@ -9,8 +9,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from digest.collect.fetch import fetch_all
-from digest.collect.formats import parse_body
+from digest.collect.clean import one_line
+from digest.collect.fetch import TOTAL_TIMEOUTS, fetch_all
+from digest.collect.sandbox import ParseSandbox
 from digest.db.engine import Database
 from digest.db.schema import Source
 from digest.errors import CollectError
@@ -37,10 +38,11 @@ def collect(db: Database, settings: Settings, clock: Callable[[], datetime]) -> 
     with db.session() as session:
         sources = [source_ref(s) for s in session.scalars(select(Source).order_by(Source.id))]
     results = asyncio.run(fetch_all(sources, settings.collect))
-    reports = [
-        _store(db, settings, source, result, clock())
-        for source, result in zip(sources, results, strict=True)
-    ]
+    with ParseSandbox(parse_deadline(settings)) as sandbox:
+        reports = [
+            _store(db, settings, sandbox, source, result, clock())
+            for source, result in zip(sources, results, strict=True)
+        ]
     with db.session() as session:
         expire_items(session, clock())
     return reports
@@ -57,17 +59,24 @@ def parse_options(source: SourceRef, settings: Settings, now: datetime) -> Parse
     )
 
 
+def parse_deadline(settings: Settings) -> float:
+    """Parsing one source may take as long as fetching it may: a hostile body gets no more."""
+    return settings.collect.timeout_seconds * TOTAL_TIMEOUTS
+
+
 def check_source(source: SourceRef, settings: Settings, now: datetime) -> list[Entry]:
     """Fetch and parse one source without storing anything; CollectError when it fails."""
     (result,) = asyncio.run(fetch_all([source], settings.collect))
     if isinstance(result, CollectError):
         raise CollectError(f"{source.url}: {result}")
-    return parse_body(result, parse_options(source, settings, now))
+    with ParseSandbox(parse_deadline(settings)) as sandbox:
+        return sandbox.parse(result, parse_options(source, settings, now))
 
 
 def _store(
     db: Database,
     settings: Settings,
+    sandbox: ParseSandbox,
     source: SourceRef,
     result: Fetched | CollectError,
     now: datetime,
@@ -80,18 +89,17 @@ def _store(
         if result.not_modified:
             report = SourceReport(source=source, status=304)
         else:
-            entries = parse_body(result, parse_options(source, settings, now))
+            entries = sandbox.parse(result, parse_options(source, settings, now))
             with db.session() as session:
                 new, updated = store_entries(session, source.id, entries, now)
             report = SourceReport(
                 source=source, status=status, found=len(entries), new=new, updated=updated
             )
     except CollectError as e:
-        report = SourceReport(source=source, status=status, error=str(e))
+        report = SourceReport(source=source, status=status, error=one_line(str(e), 1000))
     except Exception as e:
-        report = SourceReport(
-            source=source, status=status, error=f"unexpected {e.__class__.__name__}: {e}"
-        )
+        error = one_line(f"unexpected {e.__class__.__name__}: {e}", 1000)
+        report = SourceReport(source=source, status=status, error=error)
     _record_health(db, source, result, report, now)
     return report
 

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
+import warnings
 from datetime import UTC, datetime, time
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 import nh3
 from dateutil import parser as dateparser
+from dateutil.parser import UnknownTimezoneWarning
 
 SUMMARY_TAGS = {"p", "br", "a", "strong", "b", "em", "i", "ul", "ol", "li", "blockquote", "code"}
 SUMMARY_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+LINK_SCHEMES = ("http", "https")
+# What an item's fields may hold at most (the columns of the items table).
+MAX_LINK, MAX_GUID, MAX_TITLE, MAX_LOCATION = 2048, 2048, 500, 500
 _SPACE = re.compile(r"\s+")
+# C0 controls but tab and line breaks, DEL and C1 controls: never text, and PostgreSQL
+# refuses NUL outright.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Line breaks and block elements separate words: "<p>One.</p><p>Two.</p>" is "One. Two.".
 _BREAK = re.compile(
     r"<\s*/?\s*(?:br|p|div|li|ul|ol|dd|dt|dl|blockquote|pre|hr|h[1-6]|tr|td|th|table)\b",
@@ -26,7 +36,40 @@ def plain_text(markup: str) -> str:
     text = nh3.clean(
         _BREAK.sub(r" \g<0>", markup), tags=set(), clean_content_tags={"script", "style"}
     )
-    return _SPACE.sub(" ", html.unescape(text)).strip()
+    return _SPACE.sub(" ", _CONTROL.sub("", html.unescape(text))).strip()
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A message built from outside text: first line only, no control characters, cut."""
+    first = _CONTROL.sub("", text.strip().split("\n", 1)[0]).strip()
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def clean_link(link: str, base: str = "") -> str:
+    """An absolute http(s) link, resolved against `base`; empty for anything else
+    (javascript:, data:, tag: ids, links too long to store)."""
+    link = _SPACE.sub("", _CONTROL.sub("", link))
+    if not link:
+        return ""
+    try:
+        absolute = urljoin(base, link) if base else link
+        scheme = urlsplit(absolute).scheme.lower()
+    except ValueError:  # an invalid IPv6 host, say
+        return ""
+    if scheme not in LINK_SCHEMES or len(absolute) > MAX_LINK:
+        return ""
+    return absolute
+
+
+def clean_guid(guid: str | None) -> str | None:
+    """The feed's id for a story, made storable: no control characters, and an id too long
+    for its column replaced by its hash, which still tells stories apart."""
+    if guid is None:
+        return None
+    guid = _CONTROL.sub("", guid).strip()
+    if len(guid) > MAX_GUID:
+        return "sha256:" + hashlib.sha256(guid.encode("utf-8", "replace")).hexdigest()
+    return guid or None
 
 
 def sanitize_summary(markup: str, limit: int) -> str:
@@ -36,7 +79,7 @@ def sanitize_summary(markup: str, limit: int) -> str:
     can never leave a tag open.
     """
     clean = nh3.clean(
-        markup,
+        _CONTROL.sub("", markup),
         tags=SUMMARY_TAGS,
         attributes=SUMMARY_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
@@ -64,21 +107,32 @@ def parse_datetime(value: str, *, dayfirst: bool = True, tz: str = "UTC") -> dat
 
     ISO 8601 is tried first: dateutil's `dayfirst` would read 2026-12-06 as 12 June.
     """
+    value = value.strip()
     try:
-        parsed = dateparser.isoparse(value.strip())
+        parsed = dateparser.isoparse(value)
     except (ValueError, OverflowError):
         try:
-            parsed = dateparser.parse(value.strip(), dayfirst=dayfirst)
+            # An unknown zone name ("CEST", "heure de Paris") is read as no zone, which is
+            # what this function does with it anyway; dateutil warns on each one.
+            with warnings.catch_warnings(action="ignore", category=UnknownTimezoneWarning):
+                parsed = dateparser.parse(value, dayfirst=dayfirst)
         except (ValueError, OverflowError):
             return None
     if parsed is None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(tz))
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 or 9999 pushed past the calendar's ends
+        return None
 
 
 def end_of_day(day: datetime, tz: str = "UTC") -> datetime:
-    """The last second of `day` in `tz`: a deadline given as a date is open all that day."""
-    local = day.astimezone(ZoneInfo(tz)).date()
-    return datetime.combine(local, time(23, 59, 59), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    """The last second of `day` in `tz`: a deadline given as a date is open all that day
+    (the day itself at the far ends of the calendar, where that moment has no UTC time)."""
+    try:
+        local = day.astimezone(ZoneInfo(tz)).date()
+        return datetime.combine(local, time(23, 59, 59), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        return day

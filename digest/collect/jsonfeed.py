@@ -1,12 +1,13 @@
-"""JSON Feed (https://jsonfeed.org, versions 1 and 1.1): feedparser does not read it."""
+"""JSON Feed (https://jsonfeed.org, versions 1 and 1.1), and RSS written as JSON (an
+{"rss": {"channel": ...}} document, as scripting.com serves): feedparser reads neither."""
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
-from urllib.parse import urljoin
 
-from digest.collect.clean import parse_datetime
+from digest.collect.clean import clean_link, one_line, parse_datetime
 from digest.collect.parse import entry_from_text
 from digest.errors import CollectError
 from digest.model import Entry, Fetched, ParseOptions
@@ -22,16 +23,21 @@ def looks_like_json_feed(fetched: Fetched) -> bool:
 def parse_json_feed(fetched: Fetched, options: ParseOptions) -> list[Entry]:
     try:
         document = json.loads(fetched.body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CollectError(f"not a JSON feed: {e}") from e
+    # ValueError: also a number of more than 4300 digits; RecursionError: arrays nested
+    # thousands deep.
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CollectError(one_line(f"not a JSON feed: {e.__class__.__name__}: {e}")) from e
+    if isinstance(document, dict) and isinstance(document.get("rss"), dict):
+        return _rss_in_json(document["rss"], fetched.url, options)
+    # Early feeds and some generators still write http:// in the version URL.
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
-        "https://jsonfeed.org/version/"
+        ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
     ):
         raise CollectError("not a JSON feed: no jsonfeed.org version")
     items = document.get("items")
     if not isinstance(items, list):
         raise CollectError("JSON feed without an items list")
-    base = str(document.get("home_page_url") or fetched.url)
+    base = clean_link(_text(document, "home_page_url"), fetched.url) or fetched.url
     return [_entry(item, base, options) for item in items if isinstance(item, dict)]
 
 
@@ -40,15 +46,52 @@ def _text(item: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _markup(text: str) -> str:
+    """Plain text as HTML paragraphs: what it says is shown, never read as markup."""
+    return "".join(
+        f"<p>{html.escape(part.strip())}</p>" for part in text.split("\n\n") if part.strip()
+    )
+
+
 def _entry(item: dict[str, Any], base: str, options: ParseOptions) -> Entry:
     link = _text(item, "url") or _text(item, "external_url")
     published = _text(item, "date_published") or _text(item, "date_modified")
-    body = _text(item, "content_html") or _text(item, "summary") or _text(item, "content_text")
+    # Only content_html is HTML; title, summary and content_text are plain text (spec 1.1).
+    body = (
+        _text(item, "content_html")
+        or _markup(_text(item, "summary"))
+        or _markup(_text(item, "content_text"))
+    )
+    title = _text(item, "title") or _text(item, "content_text")[:120]
     return entry_from_text(
         options,
-        title=_text(item, "title") or _text(item, "content_text")[:120],
-        link=urljoin(base, link) if link else "",
+        title=html.escape(title),
+        link=clean_link(link, base),
         body=body,
         guid=str(item["id"]) if item.get("id") not in (None, "") else None,
         published_at=parse_datetime(published) if published else None,
     )
+
+
+def _rss_in_json(rss: dict[str, Any], url: str, options: ParseOptions) -> list[Entry]:
+    """RSS 2.0 items written as JSON: title, link, description, pubDate and guid."""
+    channel = rss.get("channel")
+    items = channel.get("item") if isinstance(channel, dict) else None
+    if isinstance(items, dict):  # a channel with one item
+        items = [items]
+    if not isinstance(items, list):
+        raise CollectError("not a JSON feed: RSS in JSON without channel items")
+    base = clean_link(_text(channel, "link"), url) if isinstance(channel, dict) else ""
+    base = base or url
+    return [
+        entry_from_text(
+            options,
+            title=_text(item, "title"),
+            link=clean_link(_text(item, "link"), base),
+            body=_text(item, "description"),
+            guid=_text(item, "guid") or None,
+            published_at=parse_datetime(_text(item, "pubDate")) if item.get("pubDate") else None,
+        )
+        for item in items
+        if isinstance(item, dict)
+    ]

@@ -11,10 +11,22 @@ from typing import Any
 import feedparser
 
 from digest.collect.clean import (
+    MAX_LOCATION,
+    MAX_TITLE,
+    clean_guid,
+    clean_link,
+    cut_at_word,
     end_of_day,
+    one_line,
     parse_datetime,
     plain_text,
     sanitize_summary,
+)
+from digest.collect.sniff import (
+    MAX_ENTITY_EXPANSION,
+    advertised_feed,
+    entity_expansion,
+    looks_like_html,
 )
 from digest.errors import CollectError
 from digest.model import Entry, Fetched, ItemKind, ParseOptions
@@ -30,19 +42,49 @@ DATE = (
 _DEADLINE = re.compile(r"deadline[^:\n<]{0,40}?[:\-–]\s*" + DATE, re.IGNORECASE)
 _ANY_DATE = re.compile(r"(?<![\w/.-])" + DATE, re.IGNORECASE)
 _DATE_ONLY = re.compile(r"^[^:]*$")  # no time of day in the matched text
+# How expat places its errors: "<unknown>:6:0: no element found".
+_SAX_PLACE = re.compile(r"^<unknown>:(\d+):(\d+): ")
+# An untitled story is named by the start of its text.
+UNTITLED_CHARS = 100
 
 
 def parse_feed(fetched: Fetched, options: ParseOptions) -> list[Entry]:
     """Entries of an RSS or Atom feed; CollectError when the body is not a feed at all."""
+    expansion = entity_expansion(fetched.body)
+    if expansion > MAX_ENTITY_EXPANSION:
+        raise CollectError(
+            f"not accepted: the DOCTYPE's entities would expand to {expansion} bytes "
+            f"(at most {MAX_ENTITY_EXPANSION})"
+        )
     headers = {"content-location": fetched.url}
     if fetched.content_type:
         headers["content-type"] = fetched.content_type
-    parsed = feedparser.parse(fetched.body, response_headers=headers, sanitize_html=True)
+    try:
+        parsed = feedparser.parse(fetched.body, response_headers=headers, sanitize_html=True)
+    except Exception as e:
+        # feedparser trips over some ill-formed input itself: a stray </width> or
+        # </media:player> (TypeError, KeyError), bytes that are not UTF-8 in the XML
+        # declaration's encoding name (UnicodeDecodeError), a NUL in it (ValueError).
+        raise CollectError(
+            one_line(f"not a feed: feedparser failed on it: {e.__class__.__name__}: {e}")
+        ) from e
     if not parsed.entries and not parsed.get("version"):
-        reason = parsed.get("bozo_exception")
-        detail = f": {reason}" if reason else ""
-        raise CollectError(f"not a feed{detail}".splitlines()[0])
-    return [_entry(raw, options) for raw in parsed.entries]
+        raise CollectError(_not_a_feed(fetched, parsed.get("bozo_exception")))
+    return [_entry(raw, fetched.url, options) for raw in parsed.entries]
+
+
+def _not_a_feed(fetched: Fetched, reason: object) -> str:
+    if not fetched.body.strip():
+        return "not a feed: the body is empty"
+    if looks_like_html(fetched):
+        feed = advertised_feed(fetched)
+        return one_line(
+            "not a feed: an HTML page" + (f"; it names a feed at {feed}" if feed else "")
+        )
+    if reason is None:
+        return "not a feed"
+    where = _SAX_PLACE.sub(r"line \1, column \2: ", str(reason))
+    return one_line(f"not a feed: {where}")
 
 
 def _when(struct: time.struct_time | None) -> datetime | None:
@@ -62,14 +104,14 @@ def _field(raw: Any, suffix: str) -> str | None:
     return None
 
 
-def _entry(raw: Any, options: ParseOptions) -> Entry:
+def _entry(raw: Any, base: str, options: ParseOptions) -> Entry:
     body = raw.get("summary") or ""
     if not body and raw.get("content"):
         body = raw["content"][0].get("value", "")
     return entry_from_text(
         options,
         title=raw.get("title", ""),
-        link=raw.get("link") or "",
+        link=clean_link(raw.get("link") or "", base),
         body=body,
         guid=raw.get("id") or None,
         published_at=_when(raw.get("published_parsed") or raw.get("updated_parsed")),
@@ -116,17 +158,28 @@ def entry_from_text(
             review = "no deadline found"
     return Entry(
         kind=kind,
-        title=plain_text(title) or "(untitled)",
-        link=link.strip(),
+        title=_title(title, body),
+        link=clean_link(link),
         summary=sanitize_summary(body, options.summary_chars),
-        guid=guid,
+        guid=clean_guid(guid),
         published_at=published_at,
         event_start=starts,
         event_end=ends,
-        location=(plain_text(location or "") or None) if kind is ItemKind.EVENT else None,
+        location=(cut_at_word(plain_text(location or ""), MAX_LOCATION) or None)
+        if kind is ItemKind.EVENT
+        else None,
         deadline=deadline_at,
         needs_review=review,
     )
+
+
+def _title(title: str, body: str) -> str:
+    """The story's title as plain text; an untitled one (RSS allows that) is named by the
+    start of its text."""
+    text = plain_text(title)
+    if text:
+        return cut_at_word(text, MAX_TITLE)
+    return cut_at_word(plain_text(body), UNTITLED_CHARS) or "(untitled)"
 
 
 def find_date(text: str, *, dayfirst: bool = True, tz: str = "UTC") -> datetime | None:

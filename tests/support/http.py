@@ -1,5 +1,7 @@
 """A real HTTP server for tests, serving feed bodies with ETag/Last-Modified, delays,
-redirects, gzip and status codes, and recording the requests it got."""
+redirects, gzip and status codes, and recording the requests it got. It can misbehave on
+request: drip a body a byte at a time, stream an endless one with or without Content-Length,
+or send bytes already compressed under any Content-Encoding."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import gzip
 import hashlib
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,12 +26,26 @@ class Route:
     gzip: bool = False
     etag: bool = True
     headers: dict[str, str] = field(default_factory=dict)
+    # Seconds between the bytes of the body (sent with its Content-Length), a slow drip.
+    drip: float = 0.0
+    # A body made while it is sent, chunked unless `length` is given as its Content-Length.
+    stream: Callable[[], Iterable[bytes]] | None = None
+    length: int | None = None
+    # The body is sent as it is, labelled with this Content-Encoding (a prepared gzip bomb).
+    encoded_as: str | None = None
 
 
 @dataclass
 class Request:
     path: str
     headers: dict[str, str]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Collect opens a connection per source at once; the default backlog of 5 drops the rest
+    # for a second, longer than the short timeouts that tests use.
+    request_queue_size = 128
 
 
 class FeedHttpServer:
@@ -48,6 +65,10 @@ class FeedHttpServer:
                     return
                 if route.delay:
                     time.sleep(route.delay)
+                if route.drip or route.stream is not None:
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self._misbehave(route)
+                    return
                 tag = '"' + hashlib.sha256(route.body).hexdigest()[:16] + '"'
                 if route.etag and self.headers.get("If-None-Match") == tag:
                     self.send_response(304)
@@ -64,6 +85,8 @@ class FeedHttpServer:
                     self.send_header("ETag", tag)
                 if route.gzip:
                     self.send_header("Content-Encoding", "gzip")
+                if route.encoded_as:
+                    self.send_header("Content-Encoding", route.encoded_as)
                 for name, value in route.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
@@ -71,11 +94,35 @@ class FeedHttpServer:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(body)
 
+            def _misbehave(self, route: Route) -> None:
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                if route.drip:
+                    self.send_header("Content-Length", str(len(route.body)))
+                    self.end_headers()
+                    for byte in route.body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(route.drip)
+                    return
+                assert route.stream is not None
+                if route.length is not None:
+                    self.send_header("Content-Length", str(route.length))
+                else:
+                    self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for chunk in route.stream():
+                    if route.length is not None:
+                        self.wfile.write(chunk)
+                    elif chunk:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                if route.length is None:
+                    self.wfile.write(b"0\r\n\r\n")
+
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         # A short poll interval makes stop() return quickly at the end of every test.
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
