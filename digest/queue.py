@@ -5,28 +5,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from digest.db.schema import Item
+from digest.links import strip_tracking
 from digest.model import Entry, ItemKind, ItemState, QueuedItem
 
 _OPEN_STATES = (ItemState.QUEUED, ItemState.IN_ISSUE)
 
 
 def normalize_link(link: str) -> str:
-    """Scheme and host lower-cased, fragment and utm_* tracking parameters dropped."""
-    parts = urlsplit(link.strip())
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not k.lower().startswith("utm_")
-        ]
+    """Scheme and host lower-cased, fragment and tracking parameters dropped."""
+    parts = urlsplit(strip_tracking(link.strip()))
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, "")
     )
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
 
 
 def content_hash(entry: Entry) -> str:

@@ -14,6 +14,8 @@ import nh3
 from dateutil import parser as dateparser
 from dateutil.parser import UnknownTimezoneWarning
 
+from digest.links import strip_tracking
+
 SUMMARY_TAGS = {"p", "br", "a", "strong", "b", "em", "i", "ul", "ol", "li", "blockquote", "code"}
 SUMMARY_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
@@ -45,9 +47,13 @@ def one_line(text: str, limit: int = 300) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
+def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
+    return strip_tracking(value) if attribute == "href" else value
+
+
 def clean_link(link: str, base: str = "") -> str:
-    """An absolute http(s) link, resolved against `base`; empty for anything else
-    (javascript:, data:, tag: ids, links too long to store)."""
+    """An absolute http(s) link without tracking parameters, resolved against `base`; empty
+    for anything else (javascript:, data:, tag: ids, links too long to store)."""
     link = _SPACE.sub("", _CONTROL.sub("", link))
     if not link:
         return ""
@@ -58,7 +64,7 @@ def clean_link(link: str, base: str = "") -> str:
         return ""
     if scheme not in LINK_SCHEMES or len(absolute) > MAX_LINK:
         return ""
-    return absolute
+    return strip_tracking(absolute)
 
 
 def clean_guid(guid: str | None) -> str | None:
@@ -85,6 +91,7 @@ def sanitize_summary(markup: str, limit: int) -> str:
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
         clean_content_tags={"script", "style"},
+        attribute_filter=_filter_attribute,
     ).strip()
     text = plain_text(clean)
     if len(text) <= limit:
@@ -93,8 +100,13 @@ def sanitize_summary(markup: str, limit: int) -> str:
 
 
 def cut_at_word(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters: after the last whole sentence if that keeps more
+    than half, else at a word boundary with an ellipsis."""
     if len(text) <= limit:
         return text
+    sentence = max(text.rfind(end, 0, limit) for end in (". ", "! ", "? "))
+    if sentence > limit // 2:
+        return text[: sentence + 1]
     head = text[: limit - 1]
     space = head.rfind(" ")
     if space > limit // 2:

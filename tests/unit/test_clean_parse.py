@@ -114,7 +114,8 @@ def test_long_summary_never_leaves_a_tag_open() -> None:
 def test_long_summary_does_not_glue_paragraphs_together() -> None:
     markup = "<p>First paragraph.</p><p>Second paragraph.</p>" + "<p>more words</p>" * 40
     cut = sanitize_summary(markup, 60)
-    assert cut.startswith("First paragraph. Second paragraph. more words more words")
+    # Cut after the last whole sentence that fits, with the paragraphs kept apart.
+    assert cut == "First paragraph. Second paragraph."
 
 
 def test_long_summary_keeps_text_escaped() -> None:
@@ -356,3 +357,24 @@ def test_an_html_page_is_not_a_feed() -> None:
 
 def test_an_empty_feed_has_no_entries() -> None:
     assert parse_feed(fetched(rss("")), ParseOptions(kind=SourceKind.NEWS, summary_chars=400)) == []
+
+
+def test_tracking_parameters_are_dropped_from_item_and_summary_links() -> None:
+    from digest.collect.clean import clean_link
+    from digest.links import strip_tracking
+
+    assert strip_tracking("https://e.org/a?utm_source=x&id=3&UTM_Medium=y&fbclid=z") == (
+        "https://e.org/a?id=3"
+    )
+    assert strip_tracking("https://e.org/a") == "https://e.org/a"
+    assert clean_link("/a?utm_campaign=c", "https://e.org/") == "https://e.org/a"
+    summary = sanitize_summary('<p><a href="https://e.org/p?utm_source=feed&page=2">x</a></p>', 400)
+    assert 'href="https://e.org/p?page=2"' in summary and "utm_" not in summary
+
+
+def test_a_long_summary_is_cut_after_a_sentence_when_one_ends_late_enough() -> None:
+    from digest.collect.clean import cut_at_word
+
+    text = "The first sentence ends here. The second sentence runs on well past the limit."
+    assert cut_at_word(text, 50) == "The first sentence ends here."
+    assert cut_at_word("Short. " + "word " * 30, 60).endswith("…")
