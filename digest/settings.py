@@ -81,11 +81,21 @@ class NewsletterSettings:
         "", "Folder with your own issue.mjml.j2, issue.txt.j2 and partials/; empty: built-in."
     )
     brand_color: str = setting("#1d4e89", "Main colour of headings, links and buttons (CSS hex).")
+    background_color: str = setting("#eef1f5", "Colour around the issue's white card (CSS hex).")
     logo_url: str = setting("", "https URL of a logo image for the header; empty shows the name.")
     website_url: str = setting("https://example.org/", "Link behind the newsletter's name.")
     footer_text: str = setting(
         "You receive this email because you subscribed to our weekly digest.",
         "Sentence in the footer that tells readers why they get this email.",
+    )
+    social_links: list[str] = setting(  # noqa: RUF009 - setting() returns a field
+        [], 'Links in the footer, each "Label https://…", e.g. "Mastodon https://…".'
+    )
+    greeting: str = setting(
+        "", 'A greeting above the issue, e.g. "Hello {first_name},"; empty: no greeting.'
+    )
+    greeting_fallback: str = setting(
+        "there", "Stands for {first_name} when a subscriber gave no name."
     )
     postal_address: str = setting(
         "", "Sender's postal address for the footer (required by CAN-SPAM for bulk mail)."
@@ -258,7 +268,8 @@ def _coerce(doc: SettingDoc, value: Any, where: str, *, from_text: bool = False)
             if kind is float:
                 return float(text)
             if kind == list[str]:
-                return text.split()
+                # A list in one variable: items separated by commas.
+                return [item.strip() for item in text.split(",") if item.strip()]
         except ValueError:
             raise ConfigError(f"{name}: expected {_kind_name(kind)}, got {value!r}") from None
     ok = (
@@ -356,6 +367,18 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{where}: {label}: unknown time zone {tz_name!r}") from None
     if s.smtp.security not in ("none", "starttls", "tls"):
         raise ConfigError(f"{where}: smtp.security: expected none, starttls or tls")
+    for color, label in (
+        (s.newsletter.brand_color, "brand_color"),
+        (s.newsletter.background_color, "background_color"),
+    ):
+        if not re.fullmatch(r"#[0-9A-Fa-f]{3}(?:[0-9A-Fa-f]{3})?", color):
+            raise ConfigError(f"{where}: newsletter.{label}: {color!r} is not a CSS hex colour")
+    for link in s.newsletter.social_links:
+        label, _, url = link.rpartition(" ")
+        if not label.strip() or not url.startswith("https://"):
+            raise ConfigError(
+                f'{where}: newsletter.social_links: {link!r} is not "Label https://…"'
+            )
     mailto = s.newsletter.unsubscribe_mailto
     if mailto and not re.fullmatch(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", mailto):
         raise ConfigError(
@@ -401,7 +424,8 @@ def starter_file(overrides: Mapping[str, Any] | None = None) -> str:
     overrides.setdefault("security.secret_key", secrets.token_urlsafe(32))
     lines = [
         "# digest settings. Every line that starts with '#' shows a default.",
-        "# Any setting can also be set with an environment variable DIGEST_<SECTION>_<KEY>.",
+        "# Any setting can also be set with an environment variable DIGEST_<SECTION>_<KEY>",
+        "# (a list as one value with commas between its items).",
     ]
     section = ""
     for doc in documented_settings():

@@ -94,7 +94,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             env["DIGEST_DATABASE_URL"] = db_url
         for key, value in values.items():
             env[f"DIGEST_{key.upper()}"] = (
-                " ".join(value) if isinstance(value, list) else str(value)
+                ",".join(value) if isinstance(value, list) else str(value)
             )
         path = tmp_path / "digest.toml"
         path.write_text('[workspace]\ndata_dir = "data"\n', encoding="utf-8")

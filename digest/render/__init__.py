@@ -28,6 +28,7 @@ class Placeholders:
 
     unsubscribe: str = "%%UNSUBSCRIBE_URL%%"
     preferences: str = "%%PREFERENCES_URL%%"
+    greeting: str = "%%GREETING%%"
 
 
 PLACEHOLDERS = Placeholders()
@@ -125,6 +126,11 @@ def issue_context(
         "calls": plan.calls,
         "intro": plan.intro,
         "spotlight": plan.spotlight,
+        "greeting": PLACEHOLDERS.greeting if settings.newsletter.greeting else "",
+        "social": [
+            {"label": label.strip(), "url": url}
+            for label, _, url in (link.rpartition(" ") for link in settings.newsletter.social_links)
+        ],
         "links": {
             "unsubscribe": PLACEHOLDERS.unsubscribe,
             "preferences": PLACEHOLDERS.preferences,

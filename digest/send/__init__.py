@@ -87,21 +87,25 @@ class Personalizer:
         self._preferences = TokenSigner(keys, PREFERENCES)
         self._base = settings.newsletter.base_url.rstrip("/")
         self._mailto = settings.newsletter.unsubscribe_mailto
+        self._greeting = settings.newsletter.greeting
+        self._fallback = settings.newsletter.greeting_fallback
 
-    def links(self, subscriber_id: int) -> Links:
+    def links(self, subscriber_id: int, name: str = "") -> Links:
         token = self._unsubscribe.sign(subscriber_id)
         mailto = f"mailto:{self._mailto}?subject=unsubscribe%20{token}" if self._mailto else ""
+        first = name.split()[0] if name.split() else self._fallback
         return Links(
             unsubscribe=f"{self._base}/unsubscribe/{token}",
             preferences=f"{self._base}/preferences/{self._preferences.sign(subscriber_id)}",
             unsubscribe_mailto=mailto,
+            greeting=self._greeting.replace("{first_name}", first),
         )
 
     def message(self, recipient: Recipient) -> bytes:
         template = self.template
         if self._variants is not None and recipient.sections != ALL_SECTIONS:
             template = self._variants(recipient.sections)
-        return template.personalize(recipient, self.links(recipient.subscriber_id))
+        return template.personalize(recipient, self.links(recipient.subscriber_id, recipient.name))
 
 
 def section_variants(

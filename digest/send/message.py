@@ -28,6 +28,7 @@ class Links:
     unsubscribe: str
     unsubscribe_mailto: str = ""  # mailto: URI, or empty
     preferences: str
+    greeting: str = ""  # "Hello Ada," or empty
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,12 +50,16 @@ class MessageTemplate:
             ),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         )
-        text = self.text.replace(PLACEHOLDERS.unsubscribe, links.unsubscribe).replace(
-            PLACEHOLDERS.preferences, links.preferences
+        text = (
+            self.text.replace(PLACEHOLDERS.unsubscribe, links.unsubscribe)
+            .replace(PLACEHOLDERS.preferences, links.preferences)
+            .replace(PLACEHOLDERS.greeting, links.greeting)
         )
-        body_html = self.html.replace(
-            PLACEHOLDERS.unsubscribe, html.escape(links.unsubscribe)
-        ).replace(PLACEHOLDERS.preferences, html.escape(links.preferences))
+        body_html = (
+            self.html.replace(PLACEHOLDERS.unsubscribe, html.escape(links.unsubscribe))
+            .replace(PLACEHOLDERS.preferences, html.escape(links.preferences))
+            .replace(PLACEHOLDERS.greeting, html.escape(links.greeting))
+        )
         return b"".join(
             (
                 head,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape as html_escape
 
 from sqlalchemy import select
 
@@ -65,8 +66,13 @@ def neutral_html(html: str, settings: Settings) -> str:
     """Replace the per-subscriber placeholders with pages that belong to nobody: they tell
     readers to use the links in their own copy."""
     base = settings.newsletter.base_url.rstrip("/")
-    return html.replace(PLACEHOLDERS.unsubscribe, f"{base}/unsubscribe").replace(
-        PLACEHOLDERS.preferences, f"{base}/preferences"
+    greeting = settings.newsletter.greeting.replace(
+        "{first_name}", settings.newsletter.greeting_fallback
+    )
+    return (
+        html.replace(PLACEHOLDERS.unsubscribe, f"{base}/unsubscribe")
+        .replace(PLACEHOLDERS.preferences, f"{base}/preferences")
+        .replace(PLACEHOLDERS.greeting, html_escape(greeting))
     )
 
 

@@ -343,3 +343,33 @@ def test_list_unsubscribe_offers_mailto_when_a_mailbox_is_set(
     assert https_part.startswith("https://news.example.org/unsubscribe/")
     token = https_part.rsplit("/", 1)[1]
     assert mailto_part == f"mailto:leave@example.com?subject=unsubscribe%20{token}"
+
+
+def test_greeting_uses_each_first_name_and_social_links_show_in_the_footer(
+    db: Database,
+    db_url: str,
+    clock: Clock,
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    smtp_server: SmtpTestServer,
+) -> None:
+    settings = make_settings(
+        db_url,
+        smtp_port=smtp_server.port,
+        newsletter_greeting="Hello {first_name},",
+        newsletter_greeting_fallback="reader",
+        newsletter_social_links="Mastodon https://social.example.org/@digest",
+    )
+    seed(db, clock, tmp_path, 1)  # "User 0"
+    with db.session() as session:
+        session.add(
+            Subscriber(email="anon@example.com", name="", created_at=clock(), updated_at=clock())
+        )
+    compose_issue(db, settings, clock)
+    send_issue(db, settings, clock)
+    texts = {r.rcpt: r.message.get_body(("plain",)).get_content() for r in smtp_server.received}
+    assert "Hello User," in texts["user0@example.com"]
+    assert "Hello reader," in texts["anon@example.com"]
+    html = smtp_server.received[0].message.get_body(("html",)).get_content()
+    assert "%%" not in html and 'href="https://social.example.org/@digest"' in html
+    assert "Mastodon: https://social.example.org/@digest" in texts["anon@example.com"]

@@ -108,7 +108,7 @@ def test_numbers_and_lists_from_environment_strings() -> None:
             "DIGEST_COMPOSE_MAX_NEWS": " 3 ",
             "DIGEST_SMTP_RATE_PER_SECOND": "2.5",
             "DIGEST_SMTP_TIMEOUT_SECONDS": "7",
-            "DIGEST_SECURITY_OLD_SECRET_KEYS": "first-key  second-key",
+            "DIGEST_SECURITY_OLD_SECRET_KEYS": "first-key , second-key",
             "DIGEST_NEWSLETTER_NAME": "  Spaced Name ",
         },
     )
@@ -293,7 +293,7 @@ def test_signing_keys_need_a_secret_key() -> None:
         _ = load_settings(None, env={}).signing_keys
     settings = load_settings(
         None,
-        env={"DIGEST_SECURITY_SECRET_KEY": "new", "DIGEST_SECURITY_OLD_SECRET_KEYS": "a b"},
+        env={"DIGEST_SECURITY_SECRET_KEY": "new", "DIGEST_SECURITY_OLD_SECRET_KEYS": "a,b"},
     )
     # Oldest first: the last key signs.
     assert settings.signing_keys == ["a", "b", "new"]
