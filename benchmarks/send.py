@@ -22,8 +22,9 @@ from digest.db.engine import Database
 from digest.demo import run_demo
 from digest.issues import latest_issue
 from digest.preview import SAMPLE
-from digest.send import Personalizer, message_template, send_issue
+from digest.send import send_issue
 from digest.send.capture import CaptureProcess
+from digest.send.personalize import Personalizer, message_template
 from digest.settings import load_settings
 from subscribers.store import list_subscribers
 

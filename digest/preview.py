@@ -11,7 +11,7 @@ from pathlib import Path
 
 from digest.db.schema import Issue
 from digest.model import Recipient
-from digest.send import Personalizer, message_template
+from digest.send.personalize import Personalizer, message_template
 from digest.settings import Settings
 
 SAMPLE = Recipient(

@@ -12,8 +12,8 @@ from datetime import datetime
 from digest.db.schema import Issue
 from digest.errors import PermanentSendError, TemporarySendError
 from digest.model import Recipient
-from digest.send import Personalizer
 from digest.send.message import build_template, make_message_id
+from digest.send.personalize import Personalizer
 from digest.send.transport import Reply, SmtpTransport, Transport
 from digest.settings import Settings
 from subscribers.addresses import normalize_address

@@ -29,8 +29,8 @@ from digest.db.engine import Database
 from digest.db.schema import Delivery, Issue
 from digest.issues import compose_issue
 from digest.render import templates_dir
-from digest.send import Personalizer
 from digest.send.message import build_template
+from digest.send.personalize import Personalizer
 from digest.settings import Settings
 from digest.web.preview import preview_app
 from tests.conftest import Clock

@@ -15,8 +15,8 @@ from itsdangerous.encoding import base64_encode
 
 from digest.db.engine import Database
 from digest.model import Recipient
-from digest.send import Personalizer
 from digest.send.message import build_template
+from digest.send.personalize import Personalizer
 from digest.settings import Settings
 from subscribers.lifecycle import forget
 from subscribers.tokens import CONFIRM, PREFERENCES, UNSUBSCRIBE, TimedTokenSigner, TokenSigner

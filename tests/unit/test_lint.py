@@ -36,8 +36,8 @@ from digest.render.lint import (
     spam_findings,
 )
 from digest.render.spam import NOT_INSTALLED, SpamReport, SpamRule, parse_report
-from digest.send import Personalizer
 from digest.send.message import build_template
+from digest.send.personalize import Personalizer
 from digest.settings import Settings
 from tests.unit.test_golden import DATE, fixed_plan
 
