@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,3 +47,16 @@ def echo_json(value: Any) -> None:
 
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def bind(host: str, port: int, exposed: str) -> socket.socket:
+    """A listening socket for a local server; one warning line (`exposed` says what is at
+    stake) when `host` is not a loopback address, one error line when it cannot listen."""
+    from digest.web import is_loopback, listen
+
+    if not is_loopback(host):
+        click.echo(f"digest: warning: {host} is not a loopback address: {exposed}", err=True)
+    try:
+        return listen(host, port)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -16,6 +17,35 @@ from digest.model import ItemKind, ItemState, SourceKind, SourceRef
 from digest.sources import add_source, health, list_sources
 
 
+def feed_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--kind, --date-order and --timezone: how a feed is read, for `add` and `check`."""
+    for option in reversed(
+        (
+            click.option(
+                "--kind",
+                type=click.Choice([k.value for k in SourceKind]),
+                required=True,
+                help="What the feed carries.",
+            ),
+            click.option(
+                "--date-order",
+                type=click.Choice(["dmy", "mdy"]),
+                default="dmy",
+                show_default=True,
+                help="How to read dates like 08/11/2017 in this feed's text.",
+            ),
+            click.option(
+                "--timezone",
+                default="UTC",
+                show_default=True,
+                help="Zone of times the feed gives without one.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @click.group()
 def sources() -> None:
     """Register and inspect feeds."""
@@ -23,23 +53,8 @@ def sources() -> None:
 
 @sources.command("add")
 @click.argument("url")
-@click.option(
-    "--kind",
-    type=click.Choice([k.value for k in SourceKind]),
-    required=True,
-    help="What the feed carries.",
-)
+@feed_options
 @click.option("--name", default="", help="A name for listings (default: the host).")
-@click.option(
-    "--date-order",
-    type=click.Choice(["dmy", "mdy"]),
-    default="dmy",
-    show_default=True,
-    help="How to read dates like 08/11/2017 in this feed's text.",
-)
-@click.option(
-    "--timezone", default="UTC", show_default=True, help="Zone of times the feed gives without one."
-)
 @pass_app
 def sources_add(app: App, url: str, kind: str, name: str, date_order: str, timezone: str) -> None:
     """Register the feed (RSS, Atom, JSON Feed or iCalendar) at URL."""
@@ -57,14 +72,7 @@ def sources_add(app: App, url: str, kind: str, name: str, date_order: str, timez
 
 @sources.command("check")
 @click.argument("url")
-@click.option(
-    "--kind",
-    type=click.Choice([k.value for k in SourceKind]),
-    required=True,
-    help="What the feed carries.",
-)
-@click.option("--date-order", type=click.Choice(["dmy", "mdy"]), default="dmy", show_default=True)
-@click.option("--timezone", default="UTC", show_default=True)
+@feed_options
 @pass_app
 def sources_check(app: App, url: str, kind: str, date_order: str, timezone: str) -> None:
     """Fetch URL once and show what would be queued; nothing is stored."""

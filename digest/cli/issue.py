@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from click._termui_impl import ProgressBar
 
-from digest.cli.app import App, echo_json, pass_app
+from digest.cli.app import App, bind, echo_json, pass_app
 from digest.editing import SPOTLIGHT_KINDS, UNSET, edit_item, set_intro, set_spotlight, show_issue
 from digest.issues import ComposedIssue, compose_issue, latest_issue
 from digest.model import Spotlight
@@ -82,20 +82,11 @@ def issue_preview(app: App, number: int | None, out: Path | None, host: str, por
         )
         return
     # Imported here: the web stack (Starlette, uvicorn) would slow every other command.
-    from digest.web import LOOPBACK_NAMES, is_loopback, listen, serve, url_of
+    from digest.web import LOOPBACK_NAMES, is_loopback, serve, url_of
     from digest.web.preview import preview_app
 
     loopback = is_loopback(host)
-    if not loopback:
-        click.echo(
-            f"digest: warning: {host} is not a loopback address: anyone who can reach this "
-            "machine can read the draft",
-            err=True,
-        )
-    try:
-        sock = listen(host, port)
-    except OSError as e:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    sock = bind(host, port, "anyone who can reach this machine can read the draft")
     web = preview_app(
         app.db,
         app.settings,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.app import App, pass_app
-from digest.web import is_loopback, listen, serve, url_of
+from digest.cli.app import App, bind, pass_app
+from digest.web import serve, url_of
 from digest.web.public import public_app
 
 
@@ -26,16 +26,7 @@ def serve_command(app: App, host: str | None, port: int | None) -> None:
     host = host or settings.web.host
     port = settings.web.port if port is None else port
     settings.signing_keys  # noqa: B018 - a missing secret key is an error now, not per request
-    if not is_loopback(host):
-        click.echo(
-            f"digest: warning: {host} is not a loopback address: serve over a TLS reverse "
-            "proxy, not directly",
-            err=True,
-        )
-    try:
-        sock = listen(host, port)
-    except OSError as e:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    sock = bind(host, port, "serve over a TLS reverse proxy, not directly")
     web = public_app(app.db, settings, app.clock)
     click.echo(
         f"serving the public pages on {url_of(sock)} for {settings.newsletter.base_url} "
