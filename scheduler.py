@@ -1,7 +1,8 @@
 """The operator's daemon: reads the settings, wires the stages, and runs the weekly job.
 
-Run it with `digest scheduler` (or `python scheduler.py --config digest.toml`). Two jobs:
-collect on `schedule.collect_cron`, and collect + compose + send on `schedule.send_cron`.
+Run it with `digest scheduler` (or `python scheduler.py --config digest.toml`). Three jobs:
+collect on `schedule.collect_cron`; finish unfinished sends + collect + compose + send on
+`schedule.send_cron`; and continue unfinished sends (retries) on `schedule.retry_cron`.
 A job that is still running when its next time comes is not started twice, and a time
 missed while the daemon was down is run once when it comes back, within the grace time.
 """
@@ -43,9 +44,37 @@ def collect_job(db: Database, settings: Settings, clock: Callable[[], datetime])
         log.info("removed %d signup(s) never confirmed", purged)
 
 
+def unfinished_issues(db: Database) -> list[int]:
+    """Numbers of the issues still `sending`, oldest first."""
+    from sqlalchemy import select
+
+    from digest.db.schema import Issue
+
+    with db.session() as session:
+        return list(
+            session.scalars(
+                select(Issue.number).where(Issue.status == "sending").order_by(Issue.number)
+            )
+        )
+
+
+def deliveries_job(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
+    """Continue every issue still `sending`: retries that fell due, rows an interrupted
+    run left; a send never sleeps long, so this job is what carries retries for days."""
+    for number in unfinished_issues(db):
+        try:
+            report = send_issue(db, settings, clock, number=number)
+        except DigestError as e:
+            log.warning("issue #%d: %s", number, e)
+            continue
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
+        log.info("issue #%d (%s): %s", number, report.status, counts)
+
+
 def weekly_job(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
-    """Collect, compose the next issue and send it; an unfinished send is resumed first."""
+    """Finish any issue still `sending`, then collect, compose the next issue and send it."""
     try:
+        deliveries_job(db, settings, clock)
         collect_job(db, settings, clock)
         composed = compose_issue(db, settings, clock)
         log.info("composed issue #%d (%d items)", composed.number, composed.plan.size)
@@ -91,13 +120,24 @@ def build_scheduler(
         id="weekly",
         name="weekly issue",
     )
+    scheduler.add_job(
+        deliveries_job,
+        trigger(cfg.retry_cron, cfg.timezone, "retry_cron"),
+        args=(db, settings, clock),
+        id="deliveries",
+        name="continue unfinished sends",
+    )
     return scheduler
 
 
 def run(settings: Settings) -> None:
     """Run until SIGTERM or Ctrl-C; a job in progress finishes its current message first."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    db = Database(settings.database_url, auto_upgrade=settings.database.auto_upgrade)
+    db = Database(
+        settings.database_url,
+        auto_upgrade=settings.database.auto_upgrade,
+        pool_size=settings.smtp.connections + 2,
+    )
     scheduler = build_scheduler(settings, db)
 
     def stop(signum: int, frame: FrameType | None) -> None:

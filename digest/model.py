@@ -197,6 +197,7 @@ class Recipient:
     name: str
     message_id: str
     attempts: int = 0
+    first_attempt_at: datetime | None = None
     sections: frozenset[str] = ALL_SECTIONS  # the sections they chose to receive
 
 

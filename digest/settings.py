@@ -24,6 +24,9 @@ from digest.errors import ConfigError
 CONFIG_ENV = "DIGEST_CONFIG"
 DEFAULT_CONFIG_NAME = "digest.toml"
 ENV_PREFIX = "DIGEST_"
+# Each SMTP connection is a thread with its own database connection; the pool is sized
+# from this, and relays rarely allow more than a few dozen sessions from one client.
+MAX_CONNECTIONS = 64
 
 
 def setting(default: Any, help: str) -> Any:
@@ -49,6 +52,11 @@ class DatabaseSettings:
     )
     auto_upgrade: bool = setting(
         True, "Apply pending schema migrations when a command opens the database."
+    )
+    outage_seconds: float = setting(
+        60.0,
+        "How long a send waits out a database it cannot reach (answers are kept in the send "
+        "journal meanwhile) before it stops.",
     )
 
 
@@ -141,12 +149,51 @@ class SmtpSettings:
         500, "Reconnect after this many messages (some relays limit a session)."
     )
     rate_per_second: float = setting(0.0, "Most messages per second in total; 0 means no limit.")
-    max_attempts: int = setting(5, "Attempts per recipient before a temporary failure is final.")
+    per_hour: int = setting(
+        0, "Most messages in any hour, for relays with an hourly quota; 0 means no limit."
+    )
+    domain_rate_per_second: float = setting(
+        0.0, "Most messages per second to one recipient domain (gmail.com, …); 0: no limit."
+    )
+    domain_rates: list[str] = setting(  # noqa: RUF009 - setting() returns a field
+        [], 'Per-domain overrides of domain_rate_per_second, each "domain=rate".'
+    )
+    retry_for_hours: float = setting(
+        48.0,
+        "A temporary failure (4xx, dropped connection) is retried until this many hours after "
+        "the first attempt, then failed, like an MTA's queue lifetime.",
+    )
     retry_delay_seconds: float = setting(
-        30.0, "Wait before the first retry of a temporary failure; doubles on each attempt."
+        60.0, "Wait before the first retry of a temporary failure; doubles on each attempt."
+    )
+    retry_max_delay_seconds: float = setting(
+        3600.0, "The longest wait between two attempts at one recipient."
+    )
+    wait_seconds: float = setting(
+        30.0,
+        "Longest `issue send` waits for retries that fall due before it returns; later ones "
+        "are left to the next run or the scheduler.",
+    )
+    breaker_failures: int = setting(
+        5,
+        "Connection failures in a row (refused, timeout, TLS, login) after which a send stops "
+        "at once, charging no recipient an attempt.",
     )
     envelope_from: str = setting(
-        "", "Envelope sender (Return-Path) that receives bounces; empty means from_address."
+        "",
+        "Envelope sender that receives bounces; each delivery gets LOCAL+TOKEN@DOMAIN (VERP). "
+        "Empty means from_address.",
+    )
+    verp: bool = setting(True, "Give each delivery its own signed envelope sender (VERP).")
+    dkim_selector: str = setting("", "DKIM selector; with dkim_domain and dkim_key_file, signs.")
+    dkim_domain: str = setting("", "DKIM signing domain (d=); empty with a selector: From's.")
+    dkim_key_file: str = setting(
+        "", "PEM file with the DKIM private key (RSA or Ed25519); relative to the settings file."
+    )
+    feedback_id: str = setting(
+        "",
+        "Sender id ending Gmail's Feedback-ID header (issue:newsletter:digest:SENDER); "
+        "empty means the From domain.",
     )
 
 
@@ -166,7 +213,10 @@ class ScheduleSettings:
         "0 7 * * mon", "When the weekly job collects, composes and sends (crontab syntax)."
     )
     collect_cron: str = setting("15 * * * *", "When feeds are collected between issues.")
-    timezone: str = setting("UTC", "Time zone of the two crontab lines.")
+    retry_cron: str = setting(
+        "*/5 * * * *", "When unfinished sends are continued (retries that fell due)."
+    )
+    timezone: str = setting("UTC", "Time zone of the crontab lines.")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,6 +257,13 @@ class Settings:
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.data_dir / 'digest.sqlite3'}"
+
+    @property
+    def dkim_key_path(self) -> Path | None:
+        """The DKIM private key file when signing is configured, else None."""
+        if not (self.smtp.dkim_selector and self.smtp.dkim_key_file):
+            return None
+        return (self.base_dir / self.smtp.dkim_key_file).resolve()
 
     @property
     def signing_keys(self) -> list[str]:
@@ -386,7 +443,7 @@ def _validate(s: Settings) -> None:
         )
     positive = {
         "smtp.connections": s.smtp.connections,
-        "smtp.max_attempts": s.smtp.max_attempts,
+        "smtp.breaker_failures": s.smtp.breaker_failures,
         "smtp.messages_per_connection": s.smtp.messages_per_connection,
         "collect.concurrency": s.collect.concurrency,
         "collect.per_host": s.collect.per_host,
@@ -398,6 +455,46 @@ def _validate(s: Settings) -> None:
     for label, number in positive.items():
         if number < 1:
             raise ConfigError(f"{where}: {label}: must be at least 1, got {number}")
+    if s.smtp.connections > MAX_CONNECTIONS:
+        raise ConfigError(
+            f"{where}: smtp.connections: at most {MAX_CONNECTIONS}, got {s.smtp.connections}"
+        )
+    non_negative = {
+        "smtp.rate_per_second": s.smtp.rate_per_second,
+        "smtp.per_hour": s.smtp.per_hour,
+        "smtp.domain_rate_per_second": s.smtp.domain_rate_per_second,
+        "smtp.wait_seconds": s.smtp.wait_seconds,
+        "database.outage_seconds": s.database.outage_seconds,
+    }
+    for label, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"{where}: {label}: must not be negative, got {value}")
+    for label, value in (
+        ("smtp.retry_for_hours", s.smtp.retry_for_hours),
+        ("smtp.retry_delay_seconds", s.smtp.retry_delay_seconds),
+        ("smtp.retry_max_delay_seconds", s.smtp.retry_max_delay_seconds),
+        ("smtp.timeout_seconds", s.smtp.timeout_seconds),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{where}: {label}: must be more than 0, got {value}")
+    for entry in s.smtp.domain_rates:
+        domain, _, rate = entry.partition("=")
+        try:
+            ok = bool(domain.strip()) and "@" not in domain and float(rate) >= 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(f'{where}: smtp.domain_rates: {entry!r} is not "domain=rate"')
+    if bool(s.smtp.dkim_selector) != bool(s.smtp.dkim_key_file):
+        given, missing = (
+            ("dkim_selector", "dkim_key_file")
+            if s.smtp.dkim_selector
+            else ("dkim_key_file", "dkim_selector")
+        )
+        raise ConfigError(f"{where}: smtp.{given} is set but smtp.{missing} is empty")
+    envelope = s.smtp.envelope_from
+    if envelope and not re.fullmatch(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", envelope):
+        raise ConfigError(f"{where}: smtp.envelope_from: {envelope!r} is not a plain address")
     if not 0 <= s.web.port <= 65535:
         raise ConfigError(f"{where}: web.port: must be 0 to 65535, got {s.web.port}")
     if not s.newsletter.base_url.startswith(("http://", "https://")):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy import text
 from digest.db.engine import Database
 from digest.db.schema import Base
 from digest.settings import Settings, load_settings
+from tests.support.clock import NOW, Clock
 from tests.support.http import FeedHttpServer
 from tests.support.smtp import SmtpTestServer
 
@@ -26,22 +26,9 @@ PG_ADMIN = os.environ.get(
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-class Clock:
-    """Time under the test's control: `clock()` reads it, `advance()` moves it."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    return Clock(NOW)
 
 
 @pytest.fixture(scope="session")

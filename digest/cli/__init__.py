@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -31,7 +33,9 @@ from digest.errors import DigestError
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None, debug: bool) -> None:
     """digest: turns feeds into a weekly email newsletter and delivers it."""
-    ctx.obj = App(config)
+    # A caller may hand in the clock (`main(clock=...)`, CliRunner's `obj=`): time is a
+    # parameter, so tests run every command on a fixed date.
+    ctx.obj = App(config, clock=ctx.obj) if callable(ctx.obj) else App(config)
     ctx.meta["debug"] = debug
 
 
@@ -61,14 +65,14 @@ def one_line(message: str) -> str:
     return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = None) -> None:
     """Entry point: a DigestError becomes `digest: error: ...` on stderr and exit status 1."""
     debug = "--debug" in (argv if argv is not None else sys.argv)
     # SIGTERM (systemd stop, kill) stops a command the way Ctrl-C does: a send records what
     # the server already accepted before it exits.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        cli.main(args=argv, prog_name="digest", standalone_mode=False)
+        cli.main(args=argv, prog_name="digest", standalone_mode=False, obj=clock)
     except click.exceptions.Abort:
         click.echo("digest: interrupted", err=True)
         sys.exit(130)

@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 from sqlalchemy import func, select
 
-from digest.cli.app import App, echo_json, pass_app
-from digest.cli.issue import progress_bar
+from digest.cli.app import App, echo_json, pass_app, progress_bar
 from digest.db.engine import current_revision, head_revision, make_engine, upgrade
 from digest.db.schema import Issue, Item
 from digest.demo import run_demo

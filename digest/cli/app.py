@@ -5,15 +5,20 @@ from __future__ import annotations
 import functools
 import json
 import socket
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from click._termui_impl import ProgressBar
 
 from digest.db.engine import Database
 from digest.settings import Settings, load_settings
+
+Progress = Callable[[int], None]
 
 
 def utcnow() -> datetime:
@@ -33,8 +38,12 @@ class App:
 
     @functools.cached_property
     def db(self) -> Database:
+        # Each SMTP connection's thread holds a database connection while it sends; the
+        # main thread needs one more for the ledger.
         return Database(
-            self.settings.database_url, auto_upgrade=self.settings.database.auto_upgrade
+            self.settings.database_url,
+            auto_upgrade=self.settings.database.auto_upgrade,
+            pool_size=self.settings.smtp.connections + 2,
         )
 
 
@@ -60,3 +69,16 @@ def bind(host: str, port: int, exposed: str) -> socket.socket:
         return listen(host, port)
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+
+
+@contextmanager
+def progress_bar(total: int, label: str, enabled: bool = True) -> Iterator[Progress]:
+    """A progress bar on stderr (shown only on a terminal); yields the `advance` callback."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda n: None
+        return
+    bar: ProgressBar[int] = click.progressbar(
+        length=total, label=label, file=sys.stderr, show_pos=True
+    )
+    with bar:
+        yield bar.update

@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from click._termui_impl import ProgressBar
 
 from digest.cli.app import App, bind, echo_json, pass_app
 from digest.editing import SPOTLIGHT_KINDS, UNSET, edit_item, set_intro, set_spotlight, show_issue
 from digest.issues import ComposedIssue, compose_issue, latest_issue
 from digest.model import Spotlight
 from digest.preview import write_preview
-from digest.send import Progress, send_issue
-from digest.send.proof import send_proof
-from subscribers.store import active_count
-
-
-@contextmanager
-def progress_bar(total: int, label: str, enabled: bool = True) -> Iterator[Progress]:
-    """A progress bar on stderr (shown only on a terminal); yields the `advance` callback."""
-    if not (enabled and sys.stderr.isatty()):
-        yield lambda n: None
-        return
-    bar: ProgressBar[int] = click.progressbar(
-        length=total, label=label, file=sys.stderr, show_pos=True
-    )
-    with bar:
-        yield bar.update
 
 
 @click.group()
@@ -97,66 +77,6 @@ def issue_preview(app: App, number: int | None, out: Path | None, host: str, por
     click.echo(f"previewing issue #{row.number} ({row.status}) on {url_of(sock)} (Ctrl-C stops)")
     serve(web, sock)
     click.echo("preview stopped")
-
-
-@issue.command("send")
-@click.option("--number", "-n", type=int, help="Issue number (default: the newest).")
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Count recipients and build one message; send nothing and change nothing.",
-)
-@click.option(
-    "--test",
-    "proof",
-    is_flag=True,
-    help="Send one proof copy to --to; the delivery ledger and the issue stay as they are.",
-)
-@click.option("--to", "address", metavar="ADDRESS", help="Where --test sends the proof copy.")
-@pass_app
-def issue_send(
-    app: App, number: int | None, dry_run: bool, proof: bool, address: str | None
-) -> None:
-    """Send the issue to every active subscriber who has not had it; safe to rerun.
-    With --test --to ADDRESS, send only a proof copy to ADDRESS."""
-    if proof or address is not None:
-        if not (proof and address):
-            raise click.UsageError("--test and --to ADDRESS go together")
-        if dry_run:
-            raise click.UsageError("--test sends one copy; it cannot be a --dry-run")
-        row = latest_issue(app.db, number)
-        reply = send_proof(row, app.settings, address, app.clock())
-        click.echo(f"test copy of issue #{row.number} sent to {address}: {reply.line}")
-        return
-    if dry_run:
-        report = send_issue(app.db, app.settings, app.clock, number=number, dry_run=True)
-        already = report.counts.get("sent", 0)
-        click.echo(
-            f"dry run: issue #{report.number} would go to {report.recipients - already} "
-            f"of {report.recipients} active subscriber(s) ({already} already have it); "
-            f"one message is {report.sample_size:,} bytes; nothing was sent"
-        )
-        return
-    row = latest_issue(app.db, number)
-    with app.db.session() as session:
-        total = active_count(session)
-    with progress_bar(total, f"sending #{row.number}") as advance:
-        report = send_issue(app.db, app.settings, app.clock, number=row.number, progress=advance)
-    if report.resumed:
-        click.echo(
-            f"resumed: {report.resumed} delivery(ies) interrupted by an earlier run "
-            "were sent again with their original Message-ID",
-            err=True,
-        )
-    for failure in report.failures[:20]:
-        click.echo(f"failed: {failure}", err=True)
-    if len(report.failures) > 20:
-        click.echo(f"... and {len(report.failures) - 20} more failures", err=True)
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
-    state = "complete" if report.finished else "not finished (run again to continue)"
-    click.echo(f"issue #{report.number}: {counts} in {report.seconds:.1f}s; {state}")
-    if not report.finished:
-        raise SystemExit(1)
 
 
 def _refreshed(composed: ComposedIssue) -> None:
@@ -303,5 +223,7 @@ def issue_show(app: App, number: int | None, as_json: bool) -> None:
 
 # `digest issue lint` lives in its own module.
 from digest.cli.lint import issue_lint  # noqa: E402
+from digest.cli.sending import issue_retry, issue_send, issue_status_command  # noqa: E402
 
-issue.add_command(issue_lint)
+for command in (issue_lint, issue_send, issue_status_command, issue_retry):
+    issue.add_command(command)

@@ -32,8 +32,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; a SQLite file's folder is created if needed."""
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    """An engine for `url`; a SQLite file's folder is created if needed. `pool_size`
+    connections are kept open; as many again may be opened for a moment."""
     try:
         parsed = make_url(url)
     except ArgumentError as e:
@@ -41,7 +42,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = create_engine(parsed, pool_pre_ping=True)
+        pooled = parsed.get_backend_name() != "sqlite" or parsed.database not in (
+            None,
+            "",
+            ":memory:",
+        )
+        sizes = {"pool_size": pool_size, "max_overflow": pool_size} if pooled else {}
+        engine = create_engine(parsed, pool_pre_ping=True, **sizes)
     except (NoSuchModuleError, ArgumentError, ImportError) as e:
         raise StorageError(
             f"database.url {parsed.render_as_string(hide_password=True)!r}: {e}"
@@ -79,8 +86,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 class Database:
     """The engine and a session factory, opened once per command and passed down."""
 
-    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, url: str, *, auto_upgrade: bool = True, pool_size: int = 5) -> None:
+        self.engine = make_engine(url, pool_size)
         self.url = self.engine.url.render_as_string(hide_password=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         try:

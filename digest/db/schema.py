@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -213,6 +214,10 @@ class Delivery(Base):
     updated_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # The retry deadline (smtp.retry_for_hours) runs from the first attempt.
+    first_attempt_at: Mapped[datetime | None]
+    # A `failed` row whose cause was temporary (retries ran out): `issue retry` requeues it.
+    temporary: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class BounceEvent(Base):

@@ -89,7 +89,7 @@ def run_demo(
         encoding="utf-8",
     )
     settings = load_settings(settings_file, env={})
-    db = Database(settings.database_url, auto_upgrade=True)
+    db = Database(settings.database_url, auto_upgrade=True, pool_size=settings.smtp.connections + 2)
     maildir = workspace / "maildir"
     try:
         with FeedServer(clock()) as feeds:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import mailbox
+import re
 import socket
 import subprocess
 import sys
@@ -20,9 +21,14 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 
+# The empty line that ends the header, CRLF or LF (the body starts after it).
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
 
 class MaildirHandler:
-    """Stores each message's bytes exactly as received, with the envelope in a header."""
+    """Stores each message's bytes as received, with the envelope in two headers on top:
+    `Return-Path` (the envelope sender, as a delivering MTA writes it, replacing any the
+    message brought) and `X-Envelope-To`."""
 
     def __init__(self, folder: Path) -> None:
         self.maildir = mailbox.Maildir(folder, create=True)
@@ -31,8 +37,13 @@ class MaildirHandler:
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
-        rcpts = ", ".join(envelope.rcpt_tos)
-        stamped = f"X-Envelope-To: {rcpts}\r\n".encode() + content
+        # aiosmtpd gives the null sender of a bounce as "<>", any other without brackets.
+        sender = _one_line(envelope.mail_from or "").removeprefix("<").removesuffix(">")
+        rcpts = _one_line(", ".join(envelope.rcpt_tos))
+        stamped = (
+            f"Return-Path: <{sender}>\r\nX-Envelope-To: {rcpts}\r\n".encode()
+            + _without_return_path(content)
+        )
         with self._lock:
             self.maildir.add(stamped)
             self.received += 1
@@ -104,6 +115,25 @@ class CaptureProcess:
             self._child.terminate()
             self._child.wait(timeout=10)
             self._child = None
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "").replace("\n", "")
+
+
+def _without_return_path(message: bytes) -> bytes:
+    """The message without the Return-Path fields of its header (and their continuation
+    lines); the body is left as it is."""
+    end = _HEADER_END.search(message)
+    head, rest = (message[: end.end()], message[end.end() :]) if end else (message, b"")
+    kept: list[bytes] = []
+    dropping = False
+    for line in head.splitlines(keepends=True):
+        if line[:1] not in (b" ", b"\t"):  # not a continuation: a field of its own
+            dropping = line[:12].lower() == b"return-path:"
+        if not dropping:
+            kept.append(line)
+    return b"".join(kept) + rest
 
 
 def _free_port(host: str) -> int:

@@ -59,26 +59,46 @@ class Owner:
 
 def acquire(session: Session, issue_id: int, owner: Owner, now: datetime) -> None:
     """Take the issue's send lease or raise SendError saying who holds it."""
-    holder, heartbeat = session.execute(
-        select(Issue.send_owner, Issue.send_heartbeat_at).where(Issue.id == issue_id)
-    ).one()
-    stale = now - timedelta(seconds=LEASE_SECONDS)
-    conditions = [Issue.send_owner.is_(None), Issue.send_heartbeat_at < stale]
-    previous = Owner.parse(holder) if holder else None
-    if previous is not None and previous.is_gone():
-        conditions.append(Issue.send_owner == holder)
-    taken = session.execute(
-        update(Issue)
-        .where(Issue.id == issue_id, or_(*conditions))
-        .values(send_owner=str(owner), send_heartbeat_at=now)
-        .returning(Issue.id)
-    ).first()
-    if taken is None:
-        age = (now - heartbeat).total_seconds() if heartbeat else 0.0
-        raise SendError(
-            f"another process ({holder}) is sending this issue (last seen {age:.0f}s ago); "
-            f"if it is gone, run again after {max(LEASE_SECONDS - age, 0):.0f}s"
+    for _ in range(3):
+        holder, heartbeat = session.execute(
+            select(Issue.send_owner, Issue.send_heartbeat_at).where(Issue.id == issue_id)
+        ).one()
+        stale = now - timedelta(seconds=LEASE_SECONDS)
+        conditions = [Issue.send_owner.is_(None), Issue.send_heartbeat_at < stale]
+        previous = Owner.parse(holder) if holder else None
+        if previous is not None and previous.is_gone():
+            conditions.append(Issue.send_owner == holder)
+        taken = session.execute(
+            update(Issue)
+            .where(Issue.id == issue_id, or_(*conditions))
+            .values(send_owner=str(owner), send_heartbeat_at=now)
+            .returning(Issue.id)
+        ).first()
+        if taken is not None:
+            return
+        # Another sender may have taken or released the lease between the two statements:
+        # look again before saying who holds it.
+        session.rollback()
+        holder, heartbeat = session.execute(
+            select(Issue.send_owner, Issue.send_heartbeat_at).where(Issue.id == issue_id)
+        ).one()
+        if holder is not None:
+            raise SendError(_held_by(Owner.parse(holder), holder, heartbeat, now))
+    raise SendError("the send lease changes hands too fast; try again")
+
+
+def _held_by(holder: Owner | None, text: str, heartbeat: datetime | None, now: datetime) -> str:
+    age = (now - heartbeat).total_seconds() if heartbeat else 0.0
+    if holder is not None and holder.host == socket.gethostname():
+        return (
+            f"process {holder.pid} on this machine is sending this issue (last seen {age:.0f}s "
+            "ago); wait for it to finish, or stop it and run again"
         )
+    who = f"a process on {holder.host} (pid {holder.pid})" if holder else f"another sender ({text})"
+    return (
+        f"{who} is sending this issue (last seen {age:.0f}s ago); if it is gone, run again "
+        f"after {max(LEASE_SECONDS - age, 0):.0f}s"
+    )
 
 
 def renew(session: Session, issue_id: int, owner: Owner, now: datetime) -> None:

@@ -1,20 +1,159 @@
-"""The delivery ledger: one row per (issue, subscriber); a rerun continues from it."""
+"""The delivery ledger: one row per (issue, subscriber); a rerun continues from it.
+
+`DeliveryLedger` is what the send run needs; `SqlLedger` keeps it in the database (an
+in-memory one serves the unit tests). Rows become final (`sent`, `failed`, `skipped`) only
+through `record`, with what the relay said.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from digest.db.engine import Database
 from digest.db.schema import BounceEvent, Delivery, Subscriber
-from digest.model import DeliveryStatus, Recipient, SendOutcome
-from digest.send.classify import Verdict
+from digest.model import DeliveryStatus, Recipient
+from digest.send import lease
+from digest.send.policy import FINAL, Settled
 
 CHUNK = 1000
+INACTIVE_REPLY = "subscriber no longer active, or pausing"
+
+
+class DeliveryLedger(Protocol):
+    """The send run's view of one issue's deliveries."""
+
+    def add_missing(self, now: datetime, message_id: Callable[[int], str]) -> int:
+        """Give every active subscriber without a row a pending one; returns how many."""
+        ...
+
+    def replay(self, rows: Sequence[Settled]) -> int:
+        """Write answers a journal kept, except onto rows already final; returns how many."""
+        ...
+
+    def requeue_interrupted(self, now: datetime) -> frozenset[int]:
+        """Rows an earlier run left `sending` go back to pending; returns their ids."""
+        ...
+
+    def claim(self, now: datetime, limit: int) -> list[Recipient]:
+        """Skip rows of subscribers who left, then mark up to `limit` due rows `sending`."""
+        ...
+
+    def record(self, rows: Sequence[Settled]) -> None:
+        """Write answers (and hard bounces) in one transaction."""
+        ...
+
+    def renew(self, now: datetime) -> None:
+        """Keep this run's lease on the issue; SendError when another run took it."""
+        ...
+
+    def next_due(self) -> datetime | None:
+        """When the earliest deferred row may be tried again; None when none waits."""
+        ...
+
+    def still_active(self, subscriber_id: int) -> bool:
+        """Checked right before each message, from the sending threads."""
+        ...
+
+    def counts(self) -> dict[str, int]: ...
+
+
+class SqlLedger:
+    """The ledger in the database, for one issue, held by one lease owner."""
+
+    def __init__(self, db: Database, issue_id: int, owner: lease.Owner) -> None:
+        self.db, self.issue_id, self.owner = db, issue_id, owner
+        self._local = threading.local()
+        self._connections: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def add_missing(self, now: datetime, message_id: Callable[[int], str]) -> int:
+        with self.db.session() as session:
+            return add_missing_rows(session, self.issue_id, now, message_id)
+
+    def replay(self, rows: Sequence[Settled]) -> int:
+        if not rows:
+            return 0
+        with self.db.session() as session:
+            ids = [row.delivery_id for row in rows]
+            final: set[int] = set()
+            for start in range(0, len(ids), CHUNK):
+                final.update(
+                    session.scalars(
+                        select(Delivery.id).where(
+                            Delivery.id.in_(ids[start : start + CHUNK]), Delivery.status.in_(FINAL)
+                        )
+                    )
+                )
+            open_rows = [row for row in rows if row.delivery_id not in final]
+            _write(session, open_rows)
+        return len(open_rows)
+
+    def requeue_interrupted(self, now: datetime) -> frozenset[int]:
+        with self.db.session() as session:
+            ids = session.scalars(
+                update(Delivery)
+                .where(
+                    Delivery.issue_id == self.issue_id, Delivery.status == DeliveryStatus.SENDING
+                )
+                .values(status=DeliveryStatus.PENDING, updated_at=now)
+                .returning(Delivery.id)
+            )
+            return frozenset(ids)
+
+    def claim(self, now: datetime, limit: int) -> list[Recipient]:
+        with self.db.session() as session:
+            lease.renew(session, self.issue_id, self.owner, now)
+            skip_inactive(session, self.issue_id, now)
+            return claim(session, self.issue_id, now, limit)
+
+    def record(self, rows: Sequence[Settled]) -> None:
+        if rows:
+            with self.db.session() as session:
+                lease.renew(session, self.issue_id, self.owner, max(r.at for r in rows))
+                _write(session, rows)
+
+    def renew(self, now: datetime) -> None:
+        with self.db.session() as session:
+            lease.renew(session, self.issue_id, self.owner, now)
+
+    def next_due(self) -> datetime | None:
+        with self.db.session() as session:
+            return session.scalar(
+                select(func.min(Delivery.next_attempt_at)).where(
+                    Delivery.issue_id == self.issue_id, Delivery.status == DeliveryStatus.DEFERRED
+                )
+            )
+
+    def still_active(self, subscriber_id: int) -> bool:
+        # Each sending thread keeps one connection, so the check costs one round trip.
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self.db.engine.connect()
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        try:
+            return still_active(connection, subscriber_id)
+        finally:
+            connection.rollback()  # end the read, so the next check sees new commits
+
+    def counts(self) -> dict[str, int]:
+        with self.db.session() as session:
+            return counts(session, self.issue_id)
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
 
 
 def add_missing_rows(
@@ -52,17 +191,6 @@ def add_missing_rows(
     return len(ids)
 
 
-def requeue_interrupted(session: Session, issue_id: int, now: datetime) -> int:
-    """Rows left `sending` by a run that stopped: back to pending, to be sent again with the
-    Message-ID they already had. Returns how many."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.SENDING)
-        .values(status=DeliveryStatus.PENDING, updated_at=now)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def skip_inactive(session: Session, issue_id: int, now: datetime) -> int:
     """Rows whose subscriber left, bounced or paused since the row was made are skipped;
     run before every claim, so an unsubscribe takes effect before the next message."""
@@ -76,11 +204,7 @@ def skip_inactive(session: Session, issue_id: int, now: datetime) -> int:
             Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.DEFERRED]),
             Delivery.subscriber_id.in_(inactive),
         )
-        .values(
-            status=DeliveryStatus.SKIPPED,
-            updated_at=now,
-            last_reply="subscriber no longer active, or pausing",
-        )
+        .values(status=DeliveryStatus.SKIPPED, updated_at=now, last_reply=INACTIVE_REPLY)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -105,6 +229,7 @@ def claim(session: Session, issue_id: int, now: datetime, limit: int) -> list[Re
             Delivery.subscriber_id,
             Delivery.message_id,
             Delivery.attempts,
+            Delivery.first_attempt_at,
             Subscriber.email,
             Subscriber.name,
             Subscriber.wants_news,
@@ -130,6 +255,7 @@ def claim(session: Session, issue_id: int, now: datetime, limit: int) -> list[Re
             name=r.name,
             message_id=r.message_id,
             attempts=r.attempts,
+            first_attempt_at=r.first_attempt_at,
             sections=frozenset(
                 name
                 for name, wanted in (
@@ -144,57 +270,66 @@ def claim(session: Session, issue_id: int, now: datetime, limit: int) -> list[Re
     ]
 
 
-def record(
-    session: Session,
-    outcomes: Sequence[tuple[Recipient, SendOutcome, Verdict]],
-    now: datetime,
-    *,
-    max_attempts: int,
-    delay: Callable[[int], float],
-) -> None:
-    """Write what the server said, in one statement; a hard bounce marks the subscriber
-    `bounced` so no later issue is sent to the address."""
-    rows = []
-    for recipient, outcome, verdict in outcomes:
-        attempts = recipient.attempts + 1
-        status = outcome.status
-        next_at = None
-        if status is DeliveryStatus.DEFERRED:
-            if attempts >= max_attempts:
-                status = DeliveryStatus.FAILED
-            else:
-                next_at = now + timedelta(seconds=delay(attempts))
-        rows.append(
-            {
-                "id": recipient.delivery_id,
-                "status": status,
-                "attempts": attempts,
-                "last_reply": outcome.reply,
-                "updated_at": now,
-                "next_attempt_at": next_at,
-                "sent_at": now if status is DeliveryStatus.SENT else None,
-            }
-        )
-        if verdict.bounce:
+def _write(session: Session, rows: Sequence[Settled]) -> None:
+    """Answers in one executemany; a hard bounce marks the subscriber `bounced` so no later
+    issue is sent to the address."""
+    values = [
+        {
+            "id": row.delivery_id,
+            "status": row.status,
+            "attempts": row.attempts,
+            "last_reply": row.reply,
+            "updated_at": row.at,
+            "first_attempt_at": row.first_attempt_at,
+            "next_attempt_at": row.next_attempt_at,
+            "sent_at": row.at if row.status is DeliveryStatus.SENT else None,
+            "temporary": row.temporary,
+        }
+        for row in rows
+    ]
+    for row in rows:
+        if row.bounce:
             session.add(
                 BounceEvent(
-                    subscriber_id=recipient.subscriber_id,
-                    delivery_id=recipient.delivery_id,
-                    kind=verdict.bounce,
-                    status_code=verdict.enhanced,
-                    diagnostic=outcome.reply,
+                    subscriber_id=row.subscriber_id,
+                    delivery_id=row.delivery_id,
+                    kind=row.bounce,
+                    status_code=row.enhanced,
+                    diagnostic=row.reply,
                     origin="smtp",
-                    received_at=now,
+                    received_at=row.at,
                 )
             )
             session.execute(
                 update(Subscriber)
-                .where(Subscriber.id == recipient.subscriber_id)
-                .values(status="bounced", updated_at=now)
+                .where(Subscriber.id == row.subscriber_id)
+                .values(status="bounced", updated_at=row.at)
             )
-    if rows:
+    if values:
         # An ORM bulk UPDATE by primary key: one executemany for the whole group.
-        session.execute(update(Delivery), rows)
+        session.execute(update(Delivery), values)
+
+
+def due_count(session: Session, issue_id: int) -> int:
+    """Deliveries a send would make now or later: rows not final, and active subscribers
+    who have no row yet."""
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.issue_id == issue_id, Delivery.status.not_in(FINAL))
+    )
+    missing = session.scalar(
+        select(func.count())
+        .select_from(Subscriber)
+        .where(
+            Subscriber.status == "active",
+            Subscriber.paused.is_(False),
+            ~select(Delivery.id)
+            .where(Delivery.issue_id == issue_id, Delivery.subscriber_id == Subscriber.id)
+            .exists(),
+        )
+    )
+    return int(waiting or 0) + int(missing or 0)
 
 
 def counts(session: Session, issue_id: int) -> dict[str, int]:
@@ -204,12 +339,3 @@ def counts(session: Session, issue_id: int) -> dict[str, int]:
         .group_by(Delivery.status)
     ).all()
     return {str(status): int(n) for status, n in rows}
-
-
-def next_due(session: Session, issue_id: int) -> datetime | None:
-    """When the earliest deferred row may be tried again, or None when none waits."""
-    return session.scalar(
-        select(func.min(Delivery.next_attempt_at)).where(
-            Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.DEFERRED
-        )
-    )

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import binascii
 import html
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
+from digest.errors import ConfigError
 from digest.model import Recipient
 from digest.render import PLACEHOLDERS
 from digest.settings import Settings
 
 CRLF = "\r\n"
+SLUG_CHARS = 30
+FEEDBACK_SENDER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +119,32 @@ def message_domain(settings: Settings) -> str:
     return settings.newsletter.from_address.rpartition("@")[2] or "localhost"
 
 
+def newsletter_slug(name: str) -> str:
+    """A short ASCII id of the newsletter's name: "Crônica Semanal" is "cronica-semanal"."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:SLUG_CHARS].rstrip("-") or "newsletter"
+
+
+def feedback_id(settings: Settings, number: int) -> str:
+    """Gmail's Feedback-ID, `issue:newsletter:digest:sender`: its feedback loop reports
+    complaint rates per value of each field, the last one (the sender) being fixed.
+
+    ConfigError when the sender id (smtp.feedback_id, else the From domain) is not a plain
+    word: a colon would shift the fields, and a line break would start a header of its own.
+    """
+    sender = settings.smtp.feedback_id.strip()
+    setting = "smtp.feedback_id"
+    if not sender:
+        sender, setting = message_domain(settings).lower(), "newsletter.from_address"
+    if not FEEDBACK_SENDER.fullmatch(sender):
+        raise ConfigError(
+            f"{setting}: {sender!r} cannot end the Feedback-ID header "
+            "(letters, digits, '.', '_' and '-' only, at most 64)"
+        )
+    return f"{number}:{newsletter_slug(settings.newsletter.name)}:digest:{sender}"
+
+
 def build_template(
     *,
     settings: Settings,
@@ -124,6 +155,13 @@ def build_template(
     date: datetime,
 ) -> MessageTemplate:
     cfg = settings.newsletter
+    for setting, value in (
+        ("newsletter.name", cfg.name),
+        ("newsletter.from_address", cfg.from_address),
+        ("newsletter.reply_to", cfg.reply_to),
+    ):
+        if "\r" in value or "\n" in value:
+            raise ConfigError(f"{setting}: {value!r} must be one line (it goes into a header)")
     head = EmailMessage(policy=SMTP)
     head["From"] = formataddr((cfg.name, cfg.from_address))
     if cfg.reply_to:
@@ -131,6 +169,10 @@ def build_template(
     head["Subject"] = subject
     head["Date"] = format_datetime(date)
     head["List-Id"] = f"{cfg.name} <newsletter.{message_domain(settings)}>"
+    # Not a standard header, but vacation responders and many filters take it as "do not
+    # answer this automatically".
+    head["Precedence"] = "bulk"
+    head["Feedback-ID"] = feedback_id(settings, number)
     head["X-Digest-Issue"] = str(number)
     boundary = f"=_digest_{secrets.token_hex(12)}"
     head["MIME-Version"] = "1.0"

@@ -7,14 +7,19 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from digest.db.schema import Issue
-from digest.errors import SendError
+from digest.errors import ConfigError, SendError
 from digest.model import ALL_SECTIONS, IssuePlan, Recipient
 from digest.render import render_issue
 from digest.send.message import Links, MessageTemplate, build_template
+from digest.send.verp import envelope_sender
 from digest.settings import Settings
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, TokenSigner
+
+if TYPE_CHECKING:
+    from digest.send.dkim import DkimSigner
 
 
 class NothingChosen(SendError):
@@ -37,6 +42,21 @@ class Personalizer:
         self.template = template
         self._variants = variants
         keys = settings.signing_keys
+        self._keys = keys
+        self._envelope = settings.smtp.envelope_from or settings.newsletter.from_address
+        self._verp = settings.smtp.verp
+        if self._verp:
+            try:
+                envelope_sender(self._envelope, 0, keys)
+            except ValueError as e:
+                raise ConfigError(f"smtp.envelope_from: {e}") from None
+        # The key is read and checked once per send, not once per message. dkimpy imports
+        # dnspython (a tenth of a second), so it is loaded only when DKIM is configured.
+        self._signer: DkimSigner | None = None
+        if settings.smtp.dkim_selector or settings.smtp.dkim_key_file:
+            from digest.send.dkim import signer_from_settings
+
+            self._signer = signer_from_settings(settings)
         self._unsubscribe = TokenSigner(keys, UNSUBSCRIBE)
         self._preferences = TokenSigner(keys, PREFERENCES)
         self._base = settings.newsletter.base_url.rstrip("/")
@@ -55,11 +75,22 @@ class Personalizer:
             greeting=self._greeting.replace("{first_name}", first),
         )
 
+    def envelope_sender(self, recipient: Recipient) -> str:
+        """MAIL FROM for this delivery: its own signed VERP address (smtp.verp), so that a
+        bounce names the delivery, else the configured envelope address."""
+        if not self._verp:
+            return self._envelope
+        return envelope_sender(self._envelope, recipient.delivery_id, self._keys)
+
     def message(self, recipient: Recipient) -> bytes:
+        """The bytes for DATA: DKIM-signed when signing is configured."""
         template = self.template
         if self._variants is not None and recipient.sections != ALL_SECTIONS:
             template = self._variants(recipient.sections)
-        return template.personalize(recipient, self.links(recipient.subscriber_id, recipient.name))
+        message = template.personalize(
+            recipient, self.links(recipient.subscriber_id, recipient.name)
+        )
+        return message if self._signer is None else self._signer.sign(message)
 
 
 def section_variants(

@@ -13,20 +13,25 @@ from digest.settings import SmtpSettings
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The server's last word on one message; code is None when the connection failed."""
+    """The server's last word on one message; code is None when the connection failed.
+    `reached` is False when the relay could not be reached at all (refused, timeout, TLS or
+    login failure): the message never left, so the recipient is not charged an attempt."""
 
     code: int | None
     text: str
     at_rcpt: bool = False
+    reached: bool = True
 
     @property
     def line(self) -> str:
         return f"{self.code} {self.text}" if self.code is not None else self.text
 
 
-def _reply(code: int | None, text: bytes | str, at_rcpt: bool = False) -> Reply:
+def _reply(
+    code: int | None, text: bytes | str, at_rcpt: bool = False, reached: bool = True
+) -> Reply:
     message = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    return Reply(code, " ".join(message.split())[:1000], at_rcpt)
+    return Reply(code, " ".join(message.split())[:1000], at_rcpt, reached)
 
 
 class Transport(Protocol):
@@ -66,32 +71,46 @@ class SmtpTransport:
 
     def send(self, envelope_from: str, recipient: str, message: bytes) -> Reply:
         """Send one message; never raises for the server's answers or a lost connection."""
-        try:
-            if self._smtp is None or self._sent_on_connection >= self.cfg.messages_per_connection:
-                self.close()
+        if self._smtp is None or self._sent_on_connection >= self.cfg.messages_per_connection:
+            self.close()
+            try:
                 self._smtp = self._connect()
-            return self._transaction(self._smtp, envelope_from, recipient, message)
-        except smtplib.SMTPAuthenticationError as e:
-            self._drop()
-            return _reply(e.smtp_code, f"authentication failed: {e.smtp_error!r}")
+            except smtplib.SMTPAuthenticationError as e:
+                self._drop()
+                return _reply(
+                    e.smtp_code, f"authentication failed: {e.smtp_error!r}", reached=False
+                )
+            except (smtplib.SMTPException, OSError) as e:
+                self._drop()
+                where = f"{self.cfg.host}:{self.cfg.port}"
+                return _reply(None, f"cannot reach {where}: {_describe(e)}", reached=False)
+        try:
+            reply = self._transaction(self._smtp, envelope_from, recipient, message)
         except smtplib.SMTPResponseException as e:
             self._drop()
             return _reply(e.smtp_code, e.smtp_error)
         except (smtplib.SMTPException, OSError) as e:
-            # Connection refused, dropped or timed out: nobody can say the message arrived
-            # unless the server said 250, so it is retried.
+            # Dropped or timed out mid-message: nobody can say the message arrived unless
+            # the server said 250, so it is retried.
             self._drop()
-            return _reply(None, f"connection: {e.__class__.__name__}: {e}")
+            return _reply(None, f"connection lost: {_describe(e)}")
+        if reply.code == 421:
+            # 421: the server is closing this session (RFC 5321 3.8); the next message
+            # needs a new connection.
+            self._drop()
+        return reply
 
     def _transaction(self, smtp: smtplib.SMTP, sender: str, rcpt: str, message: bytes) -> Reply:
         options = [f"SIZE={len(message)}"] if smtp.has_extn("size") else []
         code, text = smtp.mail(sender, options)
         if code != 250:
-            smtp.rset()
+            if code != 421:
+                smtp.rset()
             return _reply(code, text)
         code, text = smtp.rcpt(rcpt)
         if code not in (250, 251):
-            smtp.rset()
+            if code != 421:
+                smtp.rset()
             return _reply(code, text, at_rcpt=True)
         code, text = smtp.data(message)
         self._sent_on_connection += 1
@@ -109,3 +128,8 @@ class SmtpTransport:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.quit()
             self._drop()
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or error.__class__.__name__
+    return f"{error.__class__.__name__}: {text}" if text != error.__class__.__name__ else text

@@ -8,7 +8,7 @@ import pytest
 
 from digest.db.engine import Database
 from digest.settings import Settings
-from tests.conftest import Clock
+from tests.support.clock import Clock
 from tests.support.smtp import SmtpTestServer
 from tests.support.web import BASE, Site, make_site
 

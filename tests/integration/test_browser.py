@@ -25,8 +25,8 @@ from digest.settings import Settings
 from digest.sources import add_source
 from digest.web import listen, url_of
 from digest.web.preview import preview_app
-from tests.conftest import Clock
 from tests.support.browser import CHROMIUM, Chromium
+from tests.support.clock import Clock
 
 pytestmark = [
     pytest.mark.browser,

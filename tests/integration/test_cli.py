@@ -9,8 +9,8 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 from digest.cli import cli, main
 from digest.db.engine import Database
 from digest.settings import load_settings
+from tests.support.clock import NOW, fixed
 from tests.support.feeds import RssItem, closed_port_url, rss, silent_server
 from tests.support.http import FeedHttpServer, Route
 from tests.support.smtp import SmtpTestServer
@@ -33,7 +34,7 @@ def write_config(tmp_path: Path, db_url: str, smtp_port: int = 8025, extra: str 
     path.write_text(
         f'[database]\nurl = "{db_url}"\n'
         '[security]\nsecret_key = "cli-test-secret-key"\n'
-        f"[smtp]\nport = {smtp_port}\nretry_delay_seconds = 0.01\n"
+        f"[smtp]\nport = {smtp_port}\nretry_delay_seconds = 0.01\nwait_seconds = 0.5\n"
         "[collect]\ntimeout_seconds = 0.5\n" + extra,
         encoding="utf-8",
     )
@@ -43,17 +44,19 @@ def write_config(tmp_path: Path, db_url: str, smtp_port: int = 8025, extra: str 
 def invoke(config: Path | None, *args: str) -> Result:
     """Run one command in-process; fails the test with its output when it does not exit 0."""
     argv = ["--config", str(config), *args] if config else list(args)
-    result = CliRunner().invoke(cli, argv)
+    result = CliRunner().invoke(cli, argv, obj=fixed)
     assert result.exit_code == 0, (argv, result.output, result.exception)
     return result
 
 
-def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def run_main(
+    argv: list[str], capsys: pytest.CaptureFixture[str], clock: Callable[[], datetime] = fixed
+) -> tuple[int, str, str]:
     """`digest.cli.main` as the console script runs it: (exit status, stdout, stderr)."""
     previous = signal.getsignal(signal.SIGTERM)
     code: int | str | None = 0
     try:
-        main(argv)
+        main(argv, clock=clock)
     except SystemExit as e:
         code = e.code
     finally:
@@ -122,7 +125,7 @@ def feeds(now: datetime) -> dict[str, tuple[str, bytes]]:
 def served(http_server: FeedHttpServer) -> dict[str, str]:
     """The three feeds on the local HTTP server: kind -> URL."""
     urls = {}
-    for kind, (path, body) in feeds(datetime.now(UTC)).items():
+    for kind, (path, body) in feeds(NOW).items():
         http_server.routes[path] = Route(body)
         urls[kind] = http_server.url(path)
     return urls
@@ -273,7 +276,7 @@ def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[t
 
 
 def test_version_is_shown() -> None:
-    result = CliRunner().invoke(cli, ["--version"])
+    result = CliRunner().invoke(cli, ["--version"], obj=fixed)
     assert result.exit_code == 0 and "0.1.0" in result.stdout
 
 
@@ -282,7 +285,7 @@ def test_every_command_answers_help() -> None:
     assert ("issue", "send") in paths and ("subscribers", "import") in paths
     assert len(paths) > 20
     for path in paths:
-        result = CliRunner().invoke(cli, [*path, "--help"])
+        result = CliRunner().invoke(cli, [*path, "--help"], obj=fixed)
         assert result.exit_code == 0, (path, result.output)
         assert result.stdout.startswith("Usage: "), path
         assert result.stderr == ""

@@ -15,7 +15,7 @@ from digest.db.schema import Item, Source
 from digest.model import ItemState, SourceKind, SourceReport
 from digest.settings import Settings
 from digest.sources import add_source, health
-from tests.conftest import Clock
+from tests.support.clock import Clock
 from tests.support.feeds import RssItem, closed_port_url, fixture_feed, rss
 from tests.support.http import FeedHttpServer, Route
 

@@ -19,7 +19,7 @@ from digest.db.schema import Item, Source
 from digest.model import ItemState, SourceKind, SourceReport
 from digest.settings import Settings
 from digest.sources import add_source
-from tests.conftest import Clock
+from tests.support.clock import NOW, Clock, fixed
 from tests.support.http import FeedHttpServer, Route
 
 CALENDAR = "text/calendar; charset=utf-8"
@@ -258,7 +258,7 @@ def write_config(tmp_path: Path, db_url: str) -> Path:
 
 
 def invoke(config: Path, *args: str) -> Result:
-    result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    result = CliRunner().invoke(cli, ["--config", str(config), *args], obj=fixed)
     assert result.exit_code == 0, (args, result.output, result.exception)
     return result
 
@@ -271,7 +271,7 @@ def config(tmp_path: Path, db: Database, db_url: str) -> Path:
 def test_sources_check_prints_a_calendars_events_and_stores_nothing(
     config: Path, db: Database, http_server: FeedHttpServer
 ) -> None:
-    start = (datetime.now(UTC) + timedelta(days=10)).replace(hour=9, minute=0, second=0)
+    start = (NOW + timedelta(days=10)).replace(hour=9, minute=0, second=0)
     http_server.routes["/events.ics"] = Route(
         ics(
             f"""
@@ -305,7 +305,7 @@ def test_sources_check_reports_a_broken_calendar(
     url = http_server.url("/broken.ics")
 
     result = CliRunner().invoke(
-        cli, ["--config", str(config), "sources", "check", url, "--kind", "events"]
+        cli, ["--config", str(config), "sources", "check", url, "--kind", "events"], obj=fixed
     )
 
     assert result.exit_code != 0

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -24,13 +24,14 @@ from digest.demo import MARKER, DemoSummary, run_demo
 from digest.errors import ConfigError
 from digest.settings import Settings, load_settings
 from subscribers.tokens import UNSUBSCRIBE, TokenSigner
+from tests.support.clock import NOW, fixed
 
 SUBSCRIBERS = 60
 
 
 def now() -> datetime:
-    # The demo's feeds are dated relative to the clock it is given: the real one here.
-    return datetime.now(UTC)
+    # The demo's feeds are dated relative to the clock it is given: the tests' fixed one.
+    return NOW
 
 
 @dataclass(frozen=True)
@@ -162,11 +163,11 @@ def test_the_preview_files_are_written(demo: Demo) -> None:
 
 def test_the_workspace_works_with_the_cli_afterwards(demo: Demo) -> None:
     config = str(demo.second.settings_file)
-    listed = CliRunner().invoke(cli, ["--config", config, "items", "list"])
+    listed = CliRunner().invoke(cli, ["--config", config, "items", "list"], obj=fixed)
     assert listed.exit_code == 0, (listed.output, listed.exception)
     assert len(listed.stdout.splitlines()) == sum(demo.second.items.values())
     assert "published" in listed.stdout and "expired" in listed.stdout
-    status = CliRunner().invoke(cli, ["--config", config, "status", "--json"])
+    status = CliRunner().invoke(cli, ["--config", config, "status", "--json"], obj=fixed)
     assert status.exit_code == 0, status.output
     assert json.loads(status.stdout)["latest_issue"]["deliveries"] == {"sent": SUBSCRIBERS}
 

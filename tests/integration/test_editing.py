@@ -13,6 +13,7 @@ from digest.cli import cli
 from digest.db.engine import Database
 from digest.db.schema import Issue
 from tests.integration.test_cli import invoke, write_config
+from tests.support.clock import fixed
 
 
 def draft(db: Database) -> Issue:
@@ -101,11 +102,13 @@ def test_pin_exclude_move_edit_intro_spotlight(db: Database, db_url: str, tmp_pa
 def test_editor_errors_are_clear(db: Database, db_url: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, db_url)
     runner = CliRunner()
-    no_draft = runner.invoke(cli, ["--config", str(config), "issue", "pin", "1"])
+    no_draft = runner.invoke(cli, ["--config", str(config), "issue", "pin", "1"], obj=fixed)
     assert no_draft.exit_code != 0 and "no draft" in str(no_draft.exception)
     add_news(config, 1)
     invoke(config, "issue", "compose")
-    unknown = runner.invoke(cli, ["--config", str(config), "issue", "edit", "99", "--title", "x"])
+    unknown = runner.invoke(
+        cli, ["--config", str(config), "issue", "edit", "99", "--title", "x"], obj=fixed
+    )
     assert "there is no item 99" in str(unknown.exception)
     bad_url = runner.invoke(
         cli,
@@ -121,5 +124,6 @@ def test_editor_errors_are_clear(db: Database, db_url: str, tmp_path: Path) -> N
             "--url",
             "javascript:alert(1)",
         ],
+        obj=fixed,
     )
     assert "must be http(s)" in str(bad_url.exception)

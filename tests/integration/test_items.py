@@ -18,8 +18,8 @@ from digest.issues import compose_issue
 from digest.items import import_items, set_state
 from digest.model import ItemState
 from digest.settings import Settings
-from tests.conftest import Clock
 from tests.integration.test_cli import invoke, write_config
+from tests.support.clock import Clock, fixed
 
 YAML = """\
 - kind: news
@@ -180,6 +180,7 @@ def test_items_add_through_the_cli(db: Database, db_url: str, tmp_path: Path) ->
             "--url",
             "https://e.org/",
         ],
+        obj=fixed,
     )
     assert missing.exit_code != 0 and "an event needs --date" in str(missing.exception)
     listed = invoke(config, "items", "list", "--kind", "call", "--state", "queued")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from digest.render import templates_dir
 from digest.render.lint import SIZE_WARNING_BYTES
 from digest.render.spam import NOT_INSTALLED
 from tests.integration.test_cli import invoke, write_config
+from tests.support.clock import NOW, fixed
 
 NEWSLETTER = """[newsletter]
 name = "Cluster Weekly"
@@ -30,7 +31,7 @@ PUBLIC = 'base_url = "https://news.example.org"\n'
 
 def demo_like_items(path: Path) -> Path:
     """News with summaries and links, events and calls, as the demo's feeds have them."""
-    today = datetime.now(UTC)
+    today = NOW
 
     def day(offset: int) -> str:
         return (today + timedelta(days=offset)).strftime("%d/%m/%Y")
@@ -81,7 +82,7 @@ def compose(tmp_path: Path, db_url: str, extra: str = "") -> Path:
 
 
 def lint(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(config), "issue", "lint", *args])
+    return CliRunner().invoke(cli, ["--config", str(config), "issue", "lint", *args], obj=fixed)
 
 
 def lint_json(config: Path, *args: str) -> tuple[int, dict[str, Any]]:

@@ -16,7 +16,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -33,8 +32,8 @@ from digest.send.message import build_template
 from digest.send.personalize import Personalizer
 from digest.settings import Settings
 from digest.web.preview import preview_app
-from tests.conftest import Clock
 from tests.integration.test_cli import DIGEST, invoke, run_main, write_config
+from tests.support.clock import NOW, Clock, fixed, fixed_time_env
 from tests.support.smtp import SmtpTestServer
 
 with warnings.catch_warnings():
@@ -106,7 +105,7 @@ def preview(
 
 def unsubscribe_url(settings: Settings) -> str:
     template = build_template(
-        settings=settings, subject="", html_body="", text_body="", number=1, date=datetime.now(UTC)
+        settings=settings, subject="", html_body="", text_body="", number=1, date=NOW
     )
     return Personalizer(template, settings).links(0).unsubscribe
 
@@ -265,6 +264,7 @@ def test_the_preview_server_runs_on_loopback_only(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
         [str(DIGEST), "--config", str(config), "issue", "preview", "--port", str(port)],
+        env=fixed_time_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -384,7 +384,10 @@ def test_send_test_sends_one_proof_and_leaves_the_ledger_alone(
 
     assert len(smtp_server.received) == 1
     assert deliveries(db) == 0 and issue_status(db) == "draft"
-    assert CliRunner().invoke(cli, ["--config", str(config), "issue", "send"]).exit_code == 0
+    assert (
+        CliRunner().invoke(cli, ["--config", str(config), "issue", "send"], obj=fixed).exit_code
+        == 0
+    )
     assert len(smtp_server.received) == 3  # the real send is not affected by the proofs
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -11,12 +12,15 @@ from sqlalchemy import select
 from digest.db.engine import Database
 from digest.db.schema import Issue
 from digest.errors import ConfigError
+from digest.issues import compose_issue
 from digest.model import SourceKind
+from digest.send import send_issue
 from digest.settings import Settings
 from digest.sources import add_source
-from scheduler import build_scheduler, weekly_job
+from scheduler import build_scheduler, deliveries_job, weekly_job
 from subscribers.importer import import_csv
-from tests.conftest import Clock
+from tests.integration.test_send import seed
+from tests.support.clock import Clock
 from tests.support.feeds import RssItem, rss
 from tests.support.http import FeedHttpServer, Route
 from tests.support.smtp import SmtpTestServer
@@ -33,7 +37,7 @@ def test_jobs_follow_the_crontab_settings(
     )
     scheduler = build_scheduler(settings, db)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"collect", "weekly"}
+    assert set(jobs) == {"collect", "weekly", "deliveries"}
     monday = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     fire = jobs["weekly"].trigger.get_next_fire_time(None, monday)
     assert fire is not None
@@ -91,3 +95,28 @@ def test_the_weekly_job_collects_composes_and_sends(
     clock.advance(days=7)
     weekly_job(db, settings, clock)
     assert len(smtp_server.received) == 2
+
+
+def test_deferred_deliveries_are_carried_by_the_scheduler_until_the_issue_is_sent(
+    db: Database,
+    db_url: str,
+    clock: Clock,
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    smtp_server: SmtpTestServer,
+) -> None:
+    settings = make_settings(db_url, smtp_port=smtp_server.port, smtp_wait_seconds=0)
+    seed(db, clock, tmp_path, 5)
+    compose_issue(db, settings, clock)
+    smtp_server.faults.defer["user2@example.com"] = 1
+    report = send_issue(db, settings, clock)
+    assert report.status == "sending" and report.counts["deferred"] == 1
+    deliveries_job(db, settings, clock)  # not due yet: nothing happens
+    assert len(smtp_server.received) == 4
+    clock.advance(seconds=settings.smtp.retry_delay_seconds)
+    deliveries_job(db, settings, clock)
+    assert sorted(r.rcpt for r in smtp_server.received) == [
+        f"user{n}@example.com" for n in range(5)
+    ]
+    with db.session() as session:
+        assert session.scalar(select(Issue.status)) == "sent"

@@ -24,7 +24,7 @@ from digest.send import lease, send_issue
 from digest.send.transport import SmtpTransport
 from digest.settings import Settings
 from subscribers.importer import import_csv
-from tests.conftest import Clock
+from tests.support.clock import Clock
 from tests.support.smtp import SmtpTestServer
 
 
@@ -143,9 +143,22 @@ def test_temporary_failures_are_retried_and_permanent_ones_recorded(
     assert counts["user3@example.com"] == 1
     assert "user5@example.com" not in counts and "user6@example.com" not in counts
     assert smtp_server.handler.attempts["user3@example.com"] == 3
-    # 552 at RCPT is temporary (RFC 5321 4.5.3.1.10): retried up to max_attempts, then failed.
-    assert smtp_server.handler.attempts["user7@example.com"] == ready.smtp.max_attempts
-    assert report.counts == {"sent": 37, "failed": 3}
+    # 552 at RCPT is temporary (RFC 5321 4.5.3.1.10): retried, and the run does not wait
+    # for retries further away than smtp.wait_seconds; the issue stays `sending`.
+    assert report.counts == {"sent": 37, "failed": 2, "deferred": 1}
+    assert report.status == "sending" and report.next_due is not None
+    assert report.exit_status == 4
+    tried = smtp_server.handler.attempts["user7@example.com"]
+    # Past the retry deadline (smtp.retry_for_hours), the next run tries once more, then
+    # gives up with a reason that says so.
+    clock.advance(hours=ready.smtp.retry_for_hours + 1)
+    report = send_issue(db, ready, clock, sleep=sleep)
+    assert smtp_server.handler.attempts["user7@example.com"] == tried + 1
+    assert report.counts == {"sent": 37, "failed": 3} and report.status == "sent"
+    assert report.exit_status == 3
+    gave_up = [row.reply for row in report.failures]
+    assert len(gave_up) == 1 and gave_up[0].startswith(f"gave up after {tried + 1} attempt(s)")
+    assert "552 5.2.2 Mailbox full" in gave_up[0]
     with db.session() as session:
         statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
         assert statuses["user5@example.com"] == "bounced"  # 5.1.1: the address is bad
@@ -230,7 +243,7 @@ def test_a_second_sender_is_refused_while_the_first_holds_the_lease(
         issue_id = session.scalars(select(Issue.id)).one()
         # A live process on this machine (this one, under another token) is sending.
         lease.acquire(session, issue_id, lease.Owner.me(), clock())
-    with pytest.raises(SendError, match="another process"):
+    with pytest.raises(SendError, match="on this machine is sending this issue"):
         send_issue(db, ready, clock)
     assert smtp_server.received == []
     with db.session() as session:

@@ -11,7 +11,7 @@ from digest.db.engine import Database
 from digest.db.schema import Subscriber
 from digest.errors import SubscriberError
 from subscribers.importer import BATCH, import_csv
-from tests.conftest import Clock
+from tests.support.clock import Clock
 
 
 def write(tmp_path: Path, text: str, name: str = "people.csv", encoding: str = "utf-8") -> Path:

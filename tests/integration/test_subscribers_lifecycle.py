@@ -21,7 +21,7 @@ from subscribers.lifecycle import (
     show,
     unsubscribe,
 )
-from tests.conftest import Clock
+from tests.support.clock import Clock
 
 KEYS = ["old-key", "current-key"]
 

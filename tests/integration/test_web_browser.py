@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +22,7 @@ from digest.settings import Settings
 from digest.web import listen, url_of
 from digest.web.public import public_app
 from tests.support.browser import CHROMIUM, Chromium
+from tests.support.clock import fixed
 from tests.support.smtp import SmtpTestServer
 from tests.support.web import html_part, link_in, person
 
@@ -59,7 +59,7 @@ def served(
         smtp_port=smtp_server.port,
     )
     db = Database(settings.database_url)
-    app = public_app(db, settings, lambda: datetime.now(UTC))
+    app = public_app(db, settings, fixed)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

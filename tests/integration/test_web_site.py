@@ -25,8 +25,8 @@ from digest.settings import Settings
 from digest.web import archive as archive_module
 from digest.web.archive import ISSUE_CSP
 from subscribers import web_actions
-from tests.conftest import Clock
 from tests.integration.test_cli import DIGEST, run_main, write_config
+from tests.support.clock import Clock
 from tests.support.smtp import SmtpTestServer
 from tests.support.web import (
     BASE,

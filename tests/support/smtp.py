@@ -16,6 +16,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 @dataclass
 class Received:
     mail_from: str
@@ -38,6 +45,7 @@ class Faults:
     drop_after: int | None = None  # drop the connection after accepting this many in total
     drop_once: bool = True
     delay: float = 0.0  # seconds to wait before answering DATA
+    close_after_data: set[str] = field(default_factory=set)  # rcpt: 421 and close, once
 
 
 class RecordingHandler:
@@ -75,6 +83,14 @@ class RecordingHandler:
                 assert server.transport is not None
                 server.transport.close()
                 return "421 4.3.0 closing"
+            closing = self.faults.close_after_data & set(envelope.rcpt_tos)
+            if closing:
+                # 421 after the message, as a server going down does (RFC 5321 3.8).
+                self.faults.close_after_data -= closing
+                assert server.transport is not None
+                server.transport.write(b"421 4.3.2 Service shutting down\r\n")
+                server.transport.close()
+                return "421 4.3.2 Service shutting down"
             for rcpt in envelope.rcpt_tos:
                 self.received.append(
                     Received(str(envelope.mail_from), rcpt, envelope.original_content or b"")
@@ -83,12 +99,9 @@ class RecordingHandler:
 
 
 class SmtpTestServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.handler = RecordingHandler()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            free = probe.getsockname()[1]
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=free)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or free_port())
 
     def start(self) -> SmtpTestServer:
         self.controller.start()

@@ -28,7 +28,7 @@ from digest.settings import Settings
 from digest.web.public import public_app
 from subscribers.lifecycle import add_subscriber
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, TokenSigner
-from tests.conftest import Clock
+from tests.support.clock import Clock
 from tests.support.smtp import SmtpTestServer
 
 BASE = "http://testserver"

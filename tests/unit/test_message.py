@@ -11,9 +11,16 @@ from email.message import EmailMessage
 
 import pytest
 
+from digest.errors import ConfigError
 from digest.model import IssuePlan, ItemKind, QueuedItem, Recipient
 from digest.render import PLACEHOLDERS, render_issue
-from digest.send.message import Links, MessageTemplate, build_template
+from digest.send.message import (
+    Links,
+    MessageTemplate,
+    build_template,
+    feedback_id,
+    newsletter_slug,
+)
 from digest.settings import Settings
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, TokenSigner
 
@@ -148,7 +155,20 @@ def test_headers_are_complete(settings: Settings, template: MessageTemplate) -> 
     assert message["MIME-Version"] == "1.0"
     assert message["X-Digest-Issue"] == "5"
     assert message["Date"].datetime == NOW
-    for name in ("To", "From", "Subject", "Date", "Message-ID", "List-Unsubscribe"):
+    assert message["List-Id"] == "Crônica Semanal <newsletter.example.org>"
+    assert message["Precedence"] == "bulk"
+    assert message["Feedback-ID"] == "5:cronica-semanal:digest:example.org"
+    for name in (
+        "To",
+        "From",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "List-Id",
+        "List-Unsubscribe",
+        "Precedence",
+        "Feedback-ID",
+    ):
         assert len(message.get_all(name) or []) == 1, name
 
 
@@ -288,3 +308,71 @@ def test_envelope_sender_defaults_to_the_from_address(
         settings=bounces, subject="S", html_body="<p>h</p>", text_body="t", number=1, date=NOW
     )
     assert other.envelope_from == "bounces@example.org"
+
+
+def test_the_feedback_id_sender_is_the_setting_when_given(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(newsletter_name="Golden Weekly", smtp_feedback_id="digest-sender.1")
+    other = build_template(
+        settings=settings, subject="S", html_body="<p>h</p>", text_body="t", number=42, date=NOW
+    )
+    message = parse(other.personalize(BOB, Links(unsubscribe=f"{BASE}/u", preferences="p")))
+    assert message["Feedback-ID"] == "42:golden-weekly:digest:digest-sender.1"
+    assert feedback_id(settings, 7) == "7:golden-weekly:digest:digest-sender.1"
+
+
+def test_the_feedback_id_sender_defaults_to_the_from_domain_in_lowercase(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(newsletter_from_address="News@Lists.Example.ORG")
+    assert feedback_id(settings, 3) == "3:digest:digest:lists.example.org"
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("Crônica Semanal", "cronica-semanal"),
+        ("Golden Weekly", "golden-weekly"),
+        ("  The *Best* News: 2027!  ", "the-best-news-2027"),
+        ("Ωμέγα", "newsletter"),  # nothing ASCII survives
+        ("x" * 80, "x" * 30),
+        ("A" + " b" * 40, ("a" + "-b" * 40)[:30].rstrip("-")),
+        ("a\r\nBcc: evil@example.com", "a-bcc-evil-example-com"),
+    ],
+)
+def test_the_newsletter_id_is_a_short_ascii_slug(name: str, slug: str) -> None:
+    assert newsletter_slug(name) == slug
+    assert len(slug) <= 30 and ":" not in slug
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a:b", "sender\r\nBcc: evil@example.com", "two words", "x" * 65, "ünïcode"],
+)
+def test_a_feedback_id_that_would_break_the_header_is_a_config_error(
+    make_settings: Callable[..., Settings], value: str
+) -> None:
+    settings = make_settings(smtp_feedback_id=value)
+    with pytest.raises(ConfigError, match=r"smtp\.feedback_id"):
+        build_template(
+            settings=settings, subject="S", html_body="<p>h</p>", text_body="t", number=1, date=NOW
+        )
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("newsletter_name", "Digest\r\nBcc: evil@example.com"),
+        ("newsletter_reply_to", "editors@example.org\nBcc: evil@example.com"),
+        ("newsletter_from_address", "news@example.org\rBcc: evil@example.com"),
+    ],
+)
+def test_a_setting_with_a_line_break_cannot_inject_a_header(
+    make_settings: Callable[..., Settings], setting: str, value: str
+) -> None:
+    settings = make_settings(**{setting: value})
+    with pytest.raises(ConfigError, match=re.escape(setting.replace("_", ".", 1))):
+        build_template(
+            settings=settings, subject="S", html_body="<p>h</p>", text_body="t", number=1, date=NOW
+        )

@@ -21,9 +21,12 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one() -> None
     commands = [block.strip() for block in blocks[:2]]
     assert all("\n" not in command for command in commands)
     assert "digest demo" in commands[0]
-    assert "pytest" in commands[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1] in ci.splitlines()
+    script = ROOT / commands[1].removeprefix("bash ")
+    steps = script.read_text(encoding="utf-8").splitlines()
+    for step in ("pip install", "ruff check", "ruff format --check", "mypy", "pytest"):
+        assert any(step in line and not line.lstrip().startswith("#") for line in steps), step
 
 
 def test_settings_reference_is_current() -> None:

@@ -238,7 +238,7 @@ def test_a_known_time_zone_is_accepted() -> None:
     [
         ({"DIGEST_SMTP_SECURITY": "ssl"}, "smtp.security"),
         ({"DIGEST_SMTP_CONNECTIONS": "0"}, "smtp.connections"),
-        ({"DIGEST_SMTP_MAX_ATTEMPTS": "-1"}, "smtp.max_attempts"),
+        ({"DIGEST_SMTP_BREAKER_FAILURES": "0"}, "smtp.breaker_failures"),
         ({"DIGEST_NEWSLETTER_BASE_URL": "example.org"}, "newsletter.base_url"),
     ],
 )

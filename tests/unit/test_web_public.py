@@ -21,7 +21,7 @@ from digest.web.guard import RateLimiter, origin_of, same_origin
 from digest.web.mail import ConfirmationMail, render_confirmation
 from digest.web.pages import Pages
 from subscribers.tokens import CONFIRM, ExpiredLink, InvalidLink, TimedTokenSigner
-from tests.conftest import Clock
+from tests.support.clock import Clock
 
 KEY = "current-key-0123456789abcdef"
 OLD_KEY = "former-key-0123456789abcdef"

@@ -1,0 +1,153 @@
+"""`digest issue send`, `issue status` and `issue retry`: thin over digest.send."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from digest.cli.app import App, echo_json, pass_app, progress_bar, when
+from digest.issues import latest_issue
+from digest.send import SendReport, send_issue
+from digest.send.ledger import due_count
+from digest.send.policy import group_replies
+from digest.send.proof import send_proof
+from digest.send.watch import issue_status, retry_failed
+
+
+def _warn(line: str) -> None:
+    click.echo(f"digest: warning: {line}", err=True)
+
+
+@click.command("send")
+@click.option("--number", "-n", type=int, help="Issue number (default: the newest).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Count recipients and build one message; send nothing and change nothing.",
+)
+@click.option(
+    "--test",
+    "proof",
+    is_flag=True,
+    help="Send one proof copy to --to; the delivery ledger and the issue stay as they are.",
+)
+@click.option("--to", "address", metavar="ADDRESS", help="Where --test sends the proof copy.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Skip the checks before a first send (recipients, lint, placeholder sender).",
+)
+@pass_app
+def issue_send(
+    app: App, number: int | None, dry_run: bool, proof: bool, address: str | None, force: bool
+) -> None:
+    """Send the issue to every active subscriber who has not had it; safe to rerun.
+
+    Sends what is due, waits at most smtp.wait_seconds for retries, then returns; run it
+    again (or let the scheduler) to continue. Exit status: 0 all delivered, 1 error, 3
+    finished with failures, 4 deliveries still deferred, 5 the relay could not be reached.
+    With --test --to ADDRESS, send only a proof copy to ADDRESS."""
+    if proof or address is not None:
+        if not (proof and address):
+            raise click.UsageError("--test and --to ADDRESS go together")
+        if dry_run:
+            raise click.UsageError("--test sends one copy; it cannot be a --dry-run")
+        row = latest_issue(app.db, number)
+        reply = send_proof(row, app.settings, address, app.clock())
+        click.echo(f"test copy of issue #{row.number} sent to {address}: {reply.line}")
+        return
+    if dry_run:
+        report = send_issue(app.db, app.settings, app.clock, number=number, dry_run=True)
+        already = report.counts.get("sent", 0)
+        failed = report.counts.get("failed", 0)
+        click.echo(
+            f"dry run: issue #{report.number} ({report.status}) would go to {report.due} of "
+            f"{report.recipients} active subscriber(s) ({already} already have it"
+            + (f", {failed} failed: `digest issue retry {report.number}`" if failed else "")
+            + f"); one message is {report.sample_size:,} bytes; nothing was sent"
+        )
+        return
+    row = latest_issue(app.db, number)
+    with app.db.session() as session:
+        total = due_count(session, row.id)
+    with progress_bar(total, f"sending #{row.number}") as advance:
+        report = send_issue(
+            app.db,
+            app.settings,
+            app.clock,
+            number=row.number,
+            force=force,
+            progress=advance,
+            notify=_warn,
+        )
+    _print_report(report)
+    sys.exit(int(report.exit_status))
+
+
+def _print_report(report: SendReport) -> None:
+    if report.replayed:
+        click.echo(
+            f"recorded {report.replayed} answer(s) an earlier run kept in its journal", err=True
+        )
+    if report.resumed:
+        click.echo(
+            f"resumed: {report.resumed} delivery(ies) were on the wire when an earlier run "
+            "stopped; they were sent again with their original Message-ID and may arrive twice",
+            err=True,
+        )
+    failed = [row.reply for row in report.failures]
+    for kind, count in group_replies(failed):
+        click.echo(f"failed: {count} × {kind}", err=True)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
+    head = f"issue #{report.number}: {counts or 'no deliveries'} in {report.seconds:.1f}s"
+    if report.breaker:
+        click.echo(
+            f"{head}; stopped: the relay cannot be reached ({report.breaker}); nobody was "
+            "charged an attempt, run again when it is back"
+        )
+    elif report.status == "sent":
+        click.echo(f"{head}; complete")
+    elif report.next_due is not None:
+        click.echo(
+            f"{head}; {_waiting(report)} deferred, next attempt due {when(report.next_due)} UTC "
+            "(run again, or let the scheduler continue)"
+        )
+    else:
+        click.echo(f"{head}; not finished (run again to continue)")
+
+
+def _waiting(report: SendReport) -> int:
+    return sum(report.counts.get(s, 0) for s in ("deferred", "pending", "sending"))
+
+
+@click.command("status")
+@click.argument("number", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_app
+def issue_status_command(app: App, number: int | None, as_json: bool) -> None:
+    """How the send of issue NUMBER (default: the newest) stands: deliveries per state, rate,
+    time left, the next retry and the latest failures; works while a send runs."""
+    status = issue_status(app.db, app.clock(), number)
+    if as_json:
+        echo_json(status.as_dict())
+        return
+    for line in status.lines():
+        click.echo(line)
+
+
+@click.command("retry")
+@click.argument("number", type=int)
+@click.option(
+    "--all", "everything", is_flag=True, help="Every failed delivery, not only temporary ones."
+)
+@pass_app
+def issue_retry(app: App, number: int, everything: bool) -> None:
+    """Put failed deliveries of issue NUMBER back in the queue: those that failed for a
+    temporary cause (after a relay outage), or with --all every failed one. Delivered ones
+    are never touched; `digest issue send -n NUMBER` then sends them."""
+    count = retry_failed(app.db, number, app.clock(), everything=everything)
+    click.echo(
+        f"issue #{number}: {count} failed delivery(ies) back in the queue; "
+        f"run `digest issue send -n {number}` to send them"
+    )
