@@ -22,9 +22,10 @@ last line of stdout is one JSON object with all of them.
 --scale also sends once to --scale-subscribers (100,000) and compares the time per message,
 net of the startup cost, with the median at N (linear when within 10 %). --dkim adds an RSA
 2048 key (openssl genrsa) and runs the engine with DKIM signing as well, when the engine
-signs. --profile DIR records one engine run with py-spy twice, on CPU and with idle
-samples (--idle), as raw collapsed stacks in DIR (open them in speedscope or flamegraph.pl),
-and prints the top functions by self and total samples and by thread.
+signs. --profile DIR records an engine run with py-spy three times (threads on CPU; only the
+thread holding the GIL, --gil; every thread, running or waiting, --idle) as raw collapsed
+stacks in DIR (open them in speedscope or flamegraph.pl), and prints the top functions by
+self and total samples, with the threads they ran on.
 
     python benchmarks/send.py [--subscribers 5000] [--connections 4] [--repeats 3] [--scale]
                               [--dkim] [--profile /tmp/send-profile] [--json] [--keep]
@@ -113,6 +114,7 @@ class Workspace:
                         "Example Network, 1 Sample Street, 1000 Example City"
                     ),
                     "database.url": f"sqlite:///{database}",
+                    "workspace.data_dir": f"data-{name}",
                     "smtp.host": "127.0.0.1",
                     "smtp.port": port,
                     "smtp.connections": self.connections,
@@ -125,6 +127,9 @@ class Workspace:
         return path
 
     def fresh_database(self, name: str) -> Path:
+        """A copy of the pristine database for run `name`, with an empty data folder (where
+        the engine keeps files of its own, such as a send journal)."""
+        shutil.rmtree(self.folder / f"data-{name}", ignore_errors=True)
         target = self.folder / f"{name}.sqlite3"
         for suffix in ("", "-wal", "-shm", "-journal"):
             target.with_name(target.name + suffix).unlink(missing_ok=True)
@@ -414,20 +419,26 @@ def dkim_setup(ws: Workspace) -> tuple[dict[str, object] | None, str]:
 
 
 def profile_engine(ws: Workspace, sink: SmtpSink, out: Path) -> dict[str, object]:
-    """One engine run under py-spy on CPU and one with idle samples; their summaries."""
+    """One engine run under py-spy for each view: threads on CPU, the thread holding the
+    GIL, and every thread whether running or waiting (--idle); their summaries."""
     py_spy = find_tool("py-spy")
     if py_spy is None:
         print("profile: py-spy not found (install it: .venv/bin/pip install py-spy); skipped")
         return {"skipped": "py-spy not found"}
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, object] = {}
-    for kind, flags in (("cpu", []), ("wall", ["--idle"])):
+    kinds: list[tuple[str, list[str]]] = [("cpu", []), ("gil", ["--gil"]), ("wall", ["--idle"])]
+    for kind, flags in kinds:
         path = out / f"send-{kind}.txt"
         log(f"profiling one engine run with py-spy ({kind}) into {path}")
         wrap = [py_spy, "record", "--threads", "--rate", "250", *flags, "--format", "raw"]
         engine_run(ws, sink, f"profile-{kind}", startup=False, wrap=[*wrap, "-o", str(path), "--"])
         profile = read_profile(path)
-        title = "on CPU" if kind == "cpu" else "on CPU and waiting (--idle)"
+        title = {
+            "cpu": "threads on CPU",
+            "gil": "only the thread holding the GIL (--gil)",
+            "wall": "threads on CPU and waiting (--idle)",
+        }[kind]
         print()
         print_profile(f"py-spy, one engine run, {title}, {path}", profile, TOP)
         report[kind] = {"file": str(path), **profile_report(profile, TOP)}

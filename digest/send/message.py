@@ -1,8 +1,8 @@
 """The issue as an email: built once per issue, personalized per subscriber by substitution.
 
-The MIME skeleton and common headers are serialized once; per subscriber only a few headers
-are made and the placeholders in the two bodies replaced before quoted-printable encoding
-(binascii's C encoder), so a message costs microseconds, not a render.
+The MIME skeleton, the common headers and the quoted-printable bodies are made once; per
+subscriber only a few headers are made and the few body lines that hold a placeholder are
+filled and encoded (binascii's C encoder), so a message costs microseconds, not a render.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import html
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -36,6 +36,53 @@ class Links:
     greeting: str = ""  # "Hello Ada," or empty
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedBody:
+    """A body in quoted-printable, encoded once: only its lines that hold a placeholder
+    (`str` parts) are filled and encoded per subscriber. Quoted-printable encodes each line
+    on its own, so the parts joined are byte for byte the whole body encoded at once."""
+
+    parts: tuple[bytes | str, ...]
+
+    @classmethod
+    def of(cls, body: str) -> EncodedBody:
+        parts: list[bytes | str] = []
+        static: list[str] = []
+        lines = body.split(CRLF)
+        for n, line in enumerate(lines):
+            if n == len(lines) - 1 and not line:
+                break
+            line += CRLF
+            if "%%" in line and any(marker in line for marker in MARKERS):
+                if static:
+                    parts.append(_qp("".join(static)))
+                    static = []
+                parts.append(line)
+            else:
+                static.append(line)
+        if static:
+            parts.append(_qp("".join(static)))
+        return cls(tuple(parts))
+
+    def fill(self, values: tuple[tuple[str, str], ...]) -> bytes:
+        out = []
+        for part in self.parts:
+            if isinstance(part, bytes):
+                out.append(part)
+                continue
+            for marker, value in values:
+                part = part.replace(marker, value)
+            out.append(_qp(part))
+        return b"".join(out)
+
+
+MARKERS = (PLACEHOLDERS.unsubscribe, PLACEHOLDERS.preferences, PLACEHOLDERS.greeting)
+
+
+def _qp(text: str) -> bytes:
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageTemplate:
     envelope_from: str
@@ -43,6 +90,22 @@ class MessageTemplate:
     boundary: str
     text: str  # CRLF line ends, placeholders in
     html: str
+    _text: EncodedBody = field(init=False, repr=False, compare=False)
+    _html: EncodedBody = field(init=False, repr=False, compare=False)
+    _heads: tuple[bytes, bytes, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_text", EncodedBody.of(self.text))
+        object.__setattr__(self, "_html", EncodedBody.of(self.html))
+        object.__setattr__(
+            self,
+            "_heads",
+            (
+                _part_head(self.boundary, "text/plain"),
+                _part_head(self.boundary, "text/html"),
+                f"--{self.boundary}--\r\n".encode("ascii"),
+            ),
+        )
 
     def personalize(self, recipient: Recipient, links: Links) -> bytes:
         """The complete message for one subscriber, as bytes ready for SMTP DATA."""
@@ -55,24 +118,33 @@ class MessageTemplate:
             ),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         )
-        text = (
-            self.text.replace(PLACEHOLDERS.unsubscribe, links.unsubscribe)
-            .replace(PLACEHOLDERS.preferences, links.preferences)
-            .replace(PLACEHOLDERS.greeting, links.greeting)
+        text = self._text.fill(
+            (
+                (PLACEHOLDERS.unsubscribe, links.unsubscribe),
+                (PLACEHOLDERS.preferences, links.preferences),
+                (PLACEHOLDERS.greeting, links.greeting),
+            )
         )
-        body_html = (
-            self.html.replace(PLACEHOLDERS.unsubscribe, html.escape(links.unsubscribe))
-            .replace(PLACEHOLDERS.preferences, html.escape(links.preferences))
-            .replace(PLACEHOLDERS.greeting, html.escape(links.greeting))
+        body_html = self._html.fill(
+            (
+                (PLACEHOLDERS.unsubscribe, html.escape(links.unsubscribe)),
+                (PLACEHOLDERS.preferences, html.escape(links.preferences)),
+                (PLACEHOLDERS.greeting, html.escape(links.greeting)),
+            )
         )
+        text_head, html_head, end = self._heads
         return b"".join(
             (
                 head,
                 self.common_headers,
                 b"\r\n",
-                _part(self.boundary, "text/plain", text),
-                _part(self.boundary, "text/html", body_html),
-                f"--{self.boundary}--\r\n".encode("ascii"),
+                text_head,
+                text,
+                b"\r\n",
+                html_head,
+                body_html,
+                b"\r\n",
+                end,
             )
         )
 
@@ -99,16 +171,11 @@ def _to_header(recipient: Recipient) -> bytes:
     return SMTP.fold_binary("To", formataddr((recipient.name, recipient.email), charset="utf-8"))
 
 
-def _part(boundary: str, content_type: str, body: str) -> bytes:
-    encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True)
-    return b"".join(
-        (
-            f'--{boundary}\r\nContent-Type: {content_type}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
-            encoded,
-            b"\r\n",
-        )
-    )
+def _part_head(boundary: str, content_type: str) -> bytes:
+    return (
+        f'--{boundary}\r\nContent-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii")
 
 
 def _crlf(text: str) -> str:

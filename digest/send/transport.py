@@ -101,6 +101,8 @@ class SmtpTransport:
         return reply
 
     def _transaction(self, smtp: smtplib.SMTP, sender: str, rcpt: str, message: bytes) -> Reply:
+        if smtp.has_extn("pipelining") and sender.isascii() and rcpt.isascii():
+            return self._pipelined(smtp, sender, rcpt, message)
         options = [f"SIZE={len(message)}"] if smtp.has_extn("size") else []
         code, text = smtp.mail(sender, options)
         if code != 250:
@@ -113,6 +115,29 @@ class SmtpTransport:
                 smtp.rset()
             return _reply(code, text, at_rcpt=True)
         code, text = smtp.data(message)
+        self._sent_on_connection += 1
+        return _reply(code, text)
+
+    def _pipelined(self, smtp: smtplib.SMTP, sender: str, rcpt: str, message: bytes) -> Reply:
+        """MAIL, RCPT and DATA in one write (RFC 2920), then the message already
+        dot-stuffed: two round trips a message instead of four."""
+        size = f" SIZE={len(message)}" if smtp.has_extn("size") else ""
+        smtp.send(f"MAIL FROM:<{sender}>{size}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode("ascii"))
+        mail = smtp.getreply()
+        rcpt_reply = smtp.getreply()
+        data = smtp.getreply()
+        if data[0] != 354:
+            # The server refused the data phase because MAIL or RCPT failed (or it is going
+            # away); the transaction is reset for the next message.
+            if 421 not in (mail[0], rcpt_reply[0], data[0]):
+                smtp.rset()
+            if mail[0] != 250:
+                return _reply(mail[0], mail[1])
+            if rcpt_reply[0] not in (250, 251):
+                return _reply(rcpt_reply[0], rcpt_reply[1], at_rcpt=True)
+            return _reply(data[0], data[1])
+        smtp.send(_dot_stuffed(message))
+        code, text = smtp.getreply()
         self._sent_on_connection += 1
         return _reply(code, text)
 
@@ -133,3 +158,14 @@ class SmtpTransport:
 def _describe(error: BaseException) -> str:
     text = str(error) or error.__class__.__name__
     return f"{error.__class__.__name__}: {text}" if text != error.__class__.__name__ else text
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """The DATA payload: lines that start with a dot get another one (RFC 5321 4.5.2), and
+    the end-of-data line follows. The message has CRLF line ends (we built it)."""
+    body = message.replace(b"\r\n.", b"\r\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"

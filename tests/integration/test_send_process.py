@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from tests.support.clock import Clock
 from tests.support.smtp import SmtpTestServer
 
 SUBSCRIBERS = 300
+DIGEST_MODULE = [sys.executable, "-m", "digest"]
 CONNECTIONS = 2
 
 
@@ -114,3 +116,26 @@ def test_sigkill_loses_nobody_and_repeats_only_what_was_on_the_wire(
     for received in smtp_server.received:
         by_rcpt.setdefault(received.rcpt, set()).add(received.message["Message-ID"])
     assert all(len(by_rcpt[rcpt]) == 1 for rcpt in repeated)  # same Message-ID both times
+
+
+def test_status_is_readable_from_another_process_while_a_send_runs(
+    prepared: Path, smtp_server: SmtpTestServer
+) -> None:
+    child = start_send(prepared)
+    try:
+        wait_for(smtp_server, 40, child)
+        smtp_server.faults.delay = 0.5  # still sending when status reads, however slow it is
+        watched = subprocess.run(
+            [*DIGEST_MODULE, "--config", str(prepared), "issue", "status", "--json"],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    status = json.loads(watched.stdout)
+    assert status["number"] == 1 and status["status"] == "sending", status
+    assert sum(status["counts"].values()) == SUBSCRIBERS
+    assert status["sender"] is not None and status["sender_seen_seconds_ago"] < 60
+    assert status["rate_per_second"] > 0 and status["eta_seconds"] is not None

@@ -55,6 +55,21 @@ class RecordingHandler:
         self.lock = threading.Lock()
         self.attempts: dict[str, int] = {}
         self.dropped = 0
+        self.pipelining = True
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        # Like most relays, offer PIPELINING (aiosmtpd reads pipelined commands in order).
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any

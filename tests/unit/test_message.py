@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
+import random
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,8 @@ from digest.errors import ConfigError
 from digest.model import IssuePlan, ItemKind, QueuedItem, Recipient
 from digest.render import PLACEHOLDERS, render_issue
 from digest.send.message import (
+    MARKERS,
+    EncodedBody,
     Links,
     MessageTemplate,
     build_template,
@@ -376,3 +380,17 @@ def test_a_setting_with_a_line_break_cannot_inject_a_header(
         build_template(
             settings=settings, subject="S", html_body="<p>h</p>", text_body="t", number=1, date=NOW
         )
+
+
+def test_a_body_encoded_once_and_filled_is_the_whole_body_encoded() -> None:
+    rng = random.Random(7)
+    pieces = ["word", " ", "  ", "\t", "é", "=", ".", "a" * 90, "<a href='", *MARKERS]
+    for _ in range(300):
+        lines = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(9)]
+        body = "\r\n".join(lines) + "\r\n"
+        values = tuple((marker, f"https://x.org/{rng.randint(0, 10**9)}") for marker in MARKERS)
+        filled = body
+        for marker, value in values:
+            filled = filled.replace(marker, value)
+        expected = binascii.b2a_qp(filled.encode("utf-8"), istext=True)
+        assert EncodedBody.of(body).fill(values) == expected
