@@ -15,7 +15,6 @@ from digest.db.schema import Issue, IssueEdit, IssueItem, Item
 from digest.errors import ComposeError
 from digest.model import IssuePlan, ItemEdit, ItemState, QueuedItem, RenderedIssue, Spotlight
 from digest.queue import to_queued
-from digest.render import render_issue
 from digest.settings import Settings
 
 
@@ -62,6 +61,8 @@ def compose_issue(db: Database, settings: Settings, clock: Callable[[], datetime
                 f"issue #{number} not composed: {plan.size} item(s) ready, the minimum is "
                 f"{settings.compose.min_items} (collect first, or lower compose.min_items)"
             )
+        from digest.render import render_issue  # MJML and premailer: only when composing
+
         rendered = render_issue(plan, settings)
         if draft is None:
             draft = Issue(

@@ -209,3 +209,15 @@ class SendOutcome:
     status: DeliveryStatus
     reply: str
     code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholders:
+    """Per-subscriber fields left in the rendered issue for the send stage to fill."""
+
+    unsubscribe: str = "%%UNSUBSCRIBE_URL%%"
+    preferences: str = "%%PREFERENCES_URL%%"
+    greeting: str = "%%GREETING%%"
+
+
+PLACEHOLDERS = Placeholders()

@@ -12,10 +12,8 @@ from sqlalchemy import func, select
 from digest.cli.app import App, echo_json, pass_app, progress_bar
 from digest.db.engine import current_revision, head_revision, make_engine, upgrade
 from digest.db.schema import Issue, Item
-from digest.demo import run_demo
 from digest.errors import ConfigError
 from digest.send import ledger
-from digest.send.capture import CaptureServer
 from digest.settings import DEFAULT_CONFIG_NAME, starter_file
 from digest.sources import health, list_sources
 from subscribers.store import status_counts
@@ -69,6 +67,8 @@ def demo(app: App, workspace: Path, count: int, as_json: bool) -> None:
 
     started = time.perf_counter()
     with progress_bar(count, "sending", enabled=not as_json) as advance:
+        from digest.demo import run_demo
+
         summary = run_demo(workspace, count, app.clock, advance)
     if as_json:
         echo_json(summary.as_dict())
@@ -181,6 +181,8 @@ def _pairs(counts: dict[str, int]) -> str:
 def capture(app: App, port: int, maildir: Path | None) -> None:
     """Run the embedded SMTP capture server on 127.0.0.1 until Ctrl-C."""
     folder = maildir or app.settings.data_dir / "maildir"
+    from digest.send.capture import CaptureServer
+
     with CaptureServer(folder, port=port) as server:
         click.echo(f"capturing SMTP on 127.0.0.1:{server.port} into {folder} (Ctrl-C stops)")
         try:

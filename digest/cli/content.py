@@ -9,7 +9,6 @@ import click
 from sqlalchemy import select
 
 from digest.cli.app import App, echo_json, pass_app, when
-from digest.collect import check_source, collect
 from digest.db.schema import Item
 from digest.errors import ItemError
 from digest.items import add_items, editor_item, import_items, set_state, to_entry
@@ -84,6 +83,8 @@ def sources_check(app: App, url: str, kind: str, date_order: str, timezone: str)
         dayfirst=date_order == "dmy",
         timezone=timezone,
     )
+    from digest.collect import check_source
+
     entries = check_source(source, app.settings, app.clock())
     for entry in entries:
         date = entry.event_start or entry.deadline or entry.published_at
@@ -132,6 +133,8 @@ def sources_list(app: App, as_json: bool) -> None:
 @pass_app
 def collect_command(app: App) -> None:
     """Fetch every source and queue new items."""
+    from digest.collect import collect
+
     reports = collect(app.db, app.settings, app.clock)
     for report in reports:
         click.echo(report.line, err=bool(report.error))

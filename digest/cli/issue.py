@@ -11,7 +11,6 @@ from digest.cli.app import App, bind, echo_json, pass_app
 from digest.editing import SPOTLIGHT_KINDS, UNSET, edit_item, set_intro, set_spotlight, show_issue
 from digest.issues import ComposedIssue, compose_issue, latest_issue
 from digest.model import Spotlight
-from digest.preview import write_preview
 
 
 @click.group()
@@ -55,6 +54,8 @@ def issue_preview(app: App, number: int | None, out: Path | None, host: str, por
     template and queue changes; with --out, write the HTML, text and a complete .eml."""
     row = latest_issue(app.db, number)
     if out is not None:
+        from digest.preview import write_preview
+
         files = write_preview(row, app.settings, out, app.clock())
         click.echo(
             f"issue #{row.number} ({row.status}): {files.html}\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -14,24 +13,12 @@ import mjml
 from premailer import Premailer
 
 from digest.errors import RenderError
-from digest.model import IssuePlan, RenderedIssue
+from digest.model import PLACEHOLDERS, IssuePlan, RenderedIssue
 from digest.render.filters import make_filters
 from digest.settings import Settings
 
 HTML_TEMPLATE = "issue.mjml.j2"
 TEXT_TEMPLATE = "issue.txt.j2"
-
-
-@dataclass(frozen=True, slots=True)
-class Placeholders:
-    """Per-subscriber fields left in the rendered issue for the send stage to fill."""
-
-    unsubscribe: str = "%%UNSUBSCRIBE_URL%%"
-    preferences: str = "%%PREFERENCES_URL%%"
-    greeting: str = "%%GREETING%%"
-
-
-PLACEHOLDERS = Placeholders()
 
 
 def templates_dir() -> Path:

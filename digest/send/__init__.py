@@ -142,7 +142,6 @@ def send_issue(
         result = run.run()
         journal.discard()
     finally:
-        sql.close()
         try:
             with db.session() as session:
                 lease.release(session, issue.id, owner)

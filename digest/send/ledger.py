@@ -7,14 +7,12 @@ through `record`, with what the relay said.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from digest.db.engine import Database
@@ -58,8 +56,9 @@ class DeliveryLedger(Protocol):
         """When the earliest deferred row may be tried again; None when none waits."""
         ...
 
-    def still_active(self, subscriber_id: int) -> bool:
-        """Checked right before each message, from the sending threads."""
+    def inactive(self, subscriber_ids: Sequence[int]) -> frozenset[int]:
+        """Those of the subscribers who left or paused: checked right before their
+        messages go, a few at a time."""
         ...
 
     def counts(self) -> dict[str, int]: ...
@@ -70,9 +69,6 @@ class SqlLedger:
 
     def __init__(self, db: Database, issue_id: int, owner: lease.Owner) -> None:
         self.db, self.issue_id, self.owner = db, issue_id, owner
-        self._local = threading.local()
-        self._connections: list[Connection] = []
-        self._lock = threading.Lock()
 
     def add_missing(self, now: datetime, message_id: Callable[[int], str]) -> int:
         with self.db.session() as session:
@@ -132,28 +128,20 @@ class SqlLedger:
                 )
             )
 
-    def still_active(self, subscriber_id: int) -> bool:
-        # Each sending thread keeps one connection, so the check costs one round trip.
-        connection: Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self.db.engine.connect()
-            self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
-        try:
-            return still_active(connection, subscriber_id)
-        finally:
-            connection.rollback()  # end the read, so the next check sees new commits
+    def inactive(self, subscriber_ids: Sequence[int]) -> frozenset[int]:
+        with self.db.session() as session:
+            return frozenset(
+                session.scalars(
+                    select(Subscriber.id).where(
+                        Subscriber.id.in_(subscriber_ids),
+                        or_(Subscriber.status != "active", Subscriber.paused.is_(True)),
+                    )
+                )
+            )
 
     def counts(self) -> dict[str, int]:
         with self.db.session() as session:
             return counts(session, self.issue_id)
-
-    def close(self) -> None:
-        with self._lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
 
 
 def add_missing_rows(
@@ -207,14 +195,6 @@ def skip_inactive(session: Session, issue_id: int, now: datetime) -> int:
         .values(status=DeliveryStatus.SKIPPED, updated_at=now, last_reply=INACTIVE_REPLY)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def still_active(connection: Session | Connection, subscriber_id: int) -> bool:
-    """Checked right before each message: someone who left a moment ago gets nothing."""
-    row = connection.execute(
-        select(Subscriber.status, Subscriber.paused).where(Subscriber.id == subscriber_id)
-    ).first()
-    return row is not None and row.status == "active" and not row.paused
 
 
 def claim(session: Session, issue_id: int, now: datetime, limit: int) -> list[Recipient]:

@@ -19,8 +19,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
 from digest.errors import ConfigError
-from digest.model import Recipient
-from digest.render import PLACEHOLDERS
+from digest.model import PLACEHOLDERS, Recipient
 from digest.settings import Settings
 
 CRLF = "\r\n"
@@ -38,45 +37,86 @@ class Links:
 
 @dataclass(frozen=True, slots=True)
 class EncodedBody:
-    """A body in quoted-printable, encoded once: only its lines that hold a placeholder
-    (`str` parts) are filled and encoded per subscriber. Quoted-printable encodes each line
-    on its own, so the parts joined are byte for byte the whole body encoded at once."""
+    """A body in quoted-printable, encoded (and dot-stuffed for SMTP) once, with the
+    placeholders cut out: per subscriber only the values are encoded and put in between.
 
-    parts: tuple[bytes | str, ...]
+    Quoted-printable encodes each line on its own, and a soft line break (`=` CRLF) may stand
+    anywhere, so a placeholder's line is encoded as its text before, a soft break, the value,
+    a soft break, and its text after; it decodes to exactly the filled line. Every part
+    starts at the start of a line, so dot-stuffing (RFC 5321 4.5.2) is done part by part.
+    """
+
+    parts: tuple[bytes | str, ...]  # bytes: encoded text; str: a placeholder
+    stuffed: tuple[bytes | str, ...]
 
     @classmethod
     def of(cls, body: str) -> EncodedBody:
         parts: list[bytes | str] = []
-        static: list[str] = []
+        pending: list[str] = []
+
+        def flush() -> None:
+            if pending:
+                parts.append(_qp("".join(pending)))
+                pending.clear()
+
         lines = body.split(CRLF)
         for n, line in enumerate(lines):
             if n == len(lines) - 1 and not line:
                 break
             line += CRLF
-            if "%%" in line and any(marker in line for marker in MARKERS):
-                if static:
-                    parts.append(_qp("".join(static)))
-                    static = []
-                parts.append(line)
-            else:
-                static.append(line)
-        if static:
-            parts.append(_qp("".join(static)))
-        return cls(tuple(parts))
+            if "%%" not in line or not _MARKER.search(line):
+                pending.append(line)
+                continue
+            flush()
+            for piece in _MARKER.split(line):
+                if piece in MARKERS:
+                    parts.append(piece)
+                elif piece:
+                    # A piece cut before a placeholder ends with a soft break; the last
+                    # piece of the line ends with its CRLF.
+                    parts.append(_qp(piece) if piece.endswith(CRLF) else _qp_cut(piece))
+        flush()
+        return cls(tuple(parts), tuple(_stuff(p) if isinstance(p, bytes) else p for p in parts))
 
-    def fill(self, values: tuple[tuple[str, str], ...]) -> bytes:
+    def fill(self, values: dict[str, str], *, stuffed: bool = False) -> bytes:
+        """The body with the placeholders' values; `stuffed`: ready for SMTP DATA."""
         out = []
-        for part in self.parts:
+        for part in self.stuffed if stuffed else self.parts:
             if isinstance(part, bytes):
                 out.append(part)
-                continue
-            for marker, value in values:
-                part = part.replace(marker, value)
-            out.append(_qp(part))
+            else:
+                value = _qp_cut(values[part])
+                out.append(_stuff(value) if stuffed else value)
         return b"".join(out)
 
 
 MARKERS = (PLACEHOLDERS.unsubscribe, PLACEHOLDERS.preferences, PLACEHOLDERS.greeting)
+_MARKER = re.compile("(" + "|".join(re.escape(m) for m in MARKERS) + ")")
+
+
+def _qp_cut(text: str) -> bytes:
+    """`text` encoded as part of a longer line: ending with a soft line break, and with the
+    CRLF soft breaks of an SMTP body (binascii writes LF when it sees no CRLF in the input).
+    Lines stay within 76 characters, the `=` included."""
+    encoded = _qp(text + CRLF)[:-2]
+    head, _, last = encoded.rpartition(b"\r\n")
+    if len(last) > 75:
+        cut = 75
+        while b"=" in last[cut - 2 : cut]:  # never inside an =XX escape
+            cut -= 1
+        last = last[:cut] + b"=\r\n" + last[cut:]
+    return (head + b"\r\n" if head else b"") + last + b"=\r\n"
+
+
+def dot_stuffed(message: bytes) -> bytes:
+    """A whole message dot-stuffed for SMTP DATA (RFC 5321 4.5.2)."""
+    return _stuff(message)
+
+
+def _stuff(encoded: bytes) -> bytes:
+    """Dot-stuffing of text that starts at the start of a line."""
+    stuffed = encoded.replace(b"\r\n.", b"\r\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
 
 
 def _qp(text: str) -> bytes:
@@ -107,8 +147,9 @@ class MessageTemplate:
             ),
         )
 
-    def personalize(self, recipient: Recipient, links: Links) -> bytes:
-        """The complete message for one subscriber, as bytes ready for SMTP DATA."""
+    def personalize(self, recipient: Recipient, links: Links, *, stuffed: bool = False) -> bytes:
+        """The complete message for one subscriber; `stuffed`: dot-stuffed for SMTP DATA
+        (the transport adds the final dot line)."""
         head = _to_header(recipient) + _headers(
             ("Message-ID", recipient.message_id),
             (
@@ -119,20 +160,24 @@ class MessageTemplate:
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         )
         text = self._text.fill(
-            (
-                (PLACEHOLDERS.unsubscribe, links.unsubscribe),
-                (PLACEHOLDERS.preferences, links.preferences),
-                (PLACEHOLDERS.greeting, links.greeting),
-            )
+            {
+                PLACEHOLDERS.unsubscribe: links.unsubscribe,
+                PLACEHOLDERS.preferences: links.preferences,
+                PLACEHOLDERS.greeting: links.greeting,
+            },
+            stuffed=stuffed,
         )
         body_html = self._html.fill(
-            (
-                (PLACEHOLDERS.unsubscribe, html.escape(links.unsubscribe)),
-                (PLACEHOLDERS.preferences, html.escape(links.preferences)),
-                (PLACEHOLDERS.greeting, html.escape(links.greeting)),
-            )
+            {
+                PLACEHOLDERS.unsubscribe: html.escape(links.unsubscribe),
+                PLACEHOLDERS.preferences: html.escape(links.preferences),
+                PLACEHOLDERS.greeting: html.escape(links.greeting),
+            },
+            stuffed=stuffed,
         )
         text_head, html_head, end = self._heads
+        # Header lines start with a name or (folded) with white space, the part heads with
+        # "--": none of them needs stuffing.
         return b"".join(
             (
                 head,

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 from digest.db.schema import Issue
 from digest.errors import ConfigError, SendError
 from digest.model import ALL_SECTIONS, IssuePlan, Recipient
-from digest.render import render_issue
-from digest.send.message import Links, MessageTemplate, build_template
+from digest.send.message import Links, MessageTemplate, build_template, dot_stuffed
 from digest.send.verp import envelope_sender
 from digest.settings import Settings
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, TokenSigner
@@ -82,15 +81,17 @@ class Personalizer:
             return self._envelope
         return envelope_sender(self._envelope, recipient.delivery_id, self._keys)
 
-    def message(self, recipient: Recipient) -> bytes:
-        """The bytes for DATA: DKIM-signed when signing is configured."""
+    def message(self, recipient: Recipient, *, stuffed: bool = False) -> bytes:
+        """The subscriber's message, DKIM-signed when signing is configured; `stuffed`:
+        dot-stuffed for SMTP DATA, as `Transport.send(..., stuffed=True)` takes it."""
         template = self.template
         if self._variants is not None and recipient.sections != ALL_SECTIONS:
             template = self._variants(recipient.sections)
-        message = template.personalize(
-            recipient, self.links(recipient.subscriber_id, recipient.name)
-        )
-        return message if self._signer is None else self._signer.sign(message)
+        links = self.links(recipient.subscriber_id, recipient.name)
+        if self._signer is None:
+            return template.personalize(recipient, links, stuffed=stuffed)
+        signed = self._signer.sign(template.personalize(recipient, links))
+        return dot_stuffed(signed) if stuffed else signed
 
 
 def section_variants(
@@ -114,6 +115,8 @@ def section_variants(
                     events=plan.events if "events" in wanted else (),
                     calls=plan.calls if "calls" in wanted else (),
                 )
+                from digest.render import render_issue
+
                 rendered = render_issue(chosen, settings)
                 cache[wanted] = build_template(
                     settings=settings,

@@ -4,11 +4,14 @@ line. A pure function over the facts; `digest issue send --force` skips it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from digest.render.lint import LintReport
+from digest.net import is_loopback
 from digest.settings import Settings
-from digest.web import is_loopback
+
+if TYPE_CHECKING:
+    from digest.render.lint import LintReport
 
 PLACEHOLDER_DOMAINS = ("example.com", "example.org", "example.net")
 

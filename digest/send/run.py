@@ -9,6 +9,7 @@ when it is interrupted; every answer the relay gave is kept whatever ends it.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from digest.send.policy import FINAL, RetryPolicy, Settled, settle
 from digest.send.transport import Transport
 
 CLAIM = 500
+INACTIVE = "subscriber no longer active, or pausing"
 IN_FLIGHT_PER_CONNECTION = 4
 # The ledger is written in groups of at most this many answers, or this often; the journal
 # holds each answer from the moment it is known.
@@ -115,10 +117,8 @@ class SendRun:
     def deliver(self, recipient: Recipient) -> Settled:
         if self.breaker.tripped:
             return self._settle(recipient, "not attempted: the relay is unreachable", None, False)
-        if not self.ledger.still_active(recipient.subscriber_id):
-            return self._final(recipient, DeliveryStatus.SKIPPED, "subscriber no longer active")
         try:
-            message = self.personalizer.message(recipient)
+            message = self.personalizer.message(recipient, stuffed=True)
             sender = self.personalizer.envelope_sender(recipient)
         except NothingChosen as e:
             return self._final(recipient, DeliveryStatus.SKIPPED, str(e))
@@ -127,7 +127,7 @@ class SendRun:
             return self._final(recipient, DeliveryStatus.FAILED, f"message not built: {e}")
         self.pacer.wait(_domain(recipient))
         self.journal.begin(recipient.delivery_id)
-        reply = self._transport().send(sender, recipient.email, message)
+        reply = self._transport().send(sender, recipient.email, message, stuffed=True)
         if not reply.reached:
             self.breaker.failure(reply.line)
             return self._settle(recipient, reply.line, None, False)
@@ -202,10 +202,22 @@ class SendRun:
                     self._database(lambda: self.ledger.renew(self.clock()))
                     continue
                 next_due = None
-                for recipient in spread_by_domain(batch, _domain):
-                    pending.add(pool.submit(self.deliver, recipient))
-                    if len(pending) >= limit:
-                        pending = self._next_answers(pending)
+                ordered = spread_by_domain(batch, _domain)
+                for start in range(0, len(ordered), limit):
+                    window = ordered[start : start + limit]
+                    # Who left a moment ago gets nothing: checked for the few messages
+                    # about to go, not once per batch.
+                    ids = [recipient.subscriber_id for recipient in window]
+                    gone = self._database(functools.partial(self.ledger.inactive, ids))
+                    for recipient in window:
+                        if recipient.subscriber_id in gone:
+                            self._unrecorded.append(
+                                self._final(recipient, DeliveryStatus.SKIPPED, INACTIVE)
+                            )
+                            continue
+                        pending.add(pool.submit(self.deliver, recipient))
+                        if len(pending) >= limit:
+                            pending = self._next_answers(pending)
                 while pending:
                     pending = self._next_answers(pending)
                 self._flush()

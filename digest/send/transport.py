@@ -8,6 +8,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Protocol
 
+from digest.send.message import dot_stuffed
 from digest.settings import SmtpSettings
 
 
@@ -37,7 +38,11 @@ def _reply(
 class Transport(Protocol):
     """What the send stage needs of a mail transport."""
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> Reply: ...
+    def send(
+        self, envelope_from: str, recipient: str, message: bytes, *, stuffed: bool = False
+    ) -> Reply:
+        """Send one message; `stuffed`: the message is already dot-stuffed for DATA."""
+        ...
 
     def close(self) -> None: ...
 
@@ -69,8 +74,13 @@ class SmtpTransport:
         self._sent_on_connection = 0
         return smtp
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> Reply:
+    def send(
+        self, envelope_from: str, recipient: str, message: bytes, *, stuffed: bool = False
+    ) -> Reply:
         """Send one message; never raises for the server's answers or a lost connection."""
+        payload = (message if stuffed else dot_stuffed(message)) + (
+            b".\r\n" if message.endswith(b"\r\n") else b"\r\n.\r\n"
+        )
         if self._smtp is None or self._sent_on_connection >= self.cfg.messages_per_connection:
             self.close()
             try:
@@ -85,7 +95,7 @@ class SmtpTransport:
                 where = f"{self.cfg.host}:{self.cfg.port}"
                 return _reply(None, f"cannot reach {where}: {_describe(e)}", reached=False)
         try:
-            reply = self._transaction(self._smtp, envelope_from, recipient, message)
+            reply = self._transaction(self._smtp, envelope_from, recipient, payload)
         except smtplib.SMTPResponseException as e:
             self._drop()
             return _reply(e.smtp_code, e.smtp_error)
@@ -100,43 +110,30 @@ class SmtpTransport:
             self._drop()
         return reply
 
-    def _transaction(self, smtp: smtplib.SMTP, sender: str, rcpt: str, message: bytes) -> Reply:
+    def _transaction(self, smtp: smtplib.SMTP, sender: str, rcpt: str, payload: bytes) -> Reply:
+        """One message; `payload` is the dot-stuffed DATA with its final dot line."""
+        size = [f"SIZE={len(payload)}"] if smtp.has_extn("size") else []
         if smtp.has_extn("pipelining") and sender.isascii() and rcpt.isascii():
-            return self._pipelined(smtp, sender, rcpt, message)
-        options = [f"SIZE={len(message)}"] if smtp.has_extn("size") else []
-        code, text = smtp.mail(sender, options)
-        if code != 250:
-            if code != 421:
-                smtp.rset()
-            return _reply(code, text)
-        code, text = smtp.rcpt(rcpt)
-        if code not in (250, 251):
-            if code != 421:
-                smtp.rset()
-            return _reply(code, text, at_rcpt=True)
-        code, text = smtp.data(message)
-        self._sent_on_connection += 1
-        return _reply(code, text)
-
-    def _pipelined(self, smtp: smtplib.SMTP, sender: str, rcpt: str, message: bytes) -> Reply:
-        """MAIL, RCPT and DATA in one write (RFC 2920), then the message already
-        dot-stuffed: two round trips a message instead of four."""
-        size = f" SIZE={len(message)}" if smtp.has_extn("size") else ""
-        smtp.send(f"MAIL FROM:<{sender}>{size}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode("ascii"))
-        mail = smtp.getreply()
-        rcpt_reply = smtp.getreply()
-        data = smtp.getreply()
+            # MAIL, RCPT and DATA in one write (RFC 2920): two round trips a message
+            # instead of four.
+            options = f" {size[0]}" if size else ""
+            smtp.send(f"MAIL FROM:<{sender}>{options}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
+            mail, to, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        else:
+            mail = smtp.mail(sender, size)
+            to = smtp.rcpt(rcpt) if mail[0] == 250 else (0, b"")
+            data = smtp.docmd("DATA") if to[0] in (250, 251) else (0, b"")
         if data[0] != 354:
-            # The server refused the data phase because MAIL or RCPT failed (or it is going
-            # away); the transaction is reset for the next message.
-            if 421 not in (mail[0], rcpt_reply[0], data[0]):
+            # Refused before the message: reset the transaction for the next one (unless
+            # the server is closing the connection).
+            if 421 not in (mail[0], to[0], data[0]):
                 smtp.rset()
             if mail[0] != 250:
                 return _reply(mail[0], mail[1])
-            if rcpt_reply[0] not in (250, 251):
-                return _reply(rcpt_reply[0], rcpt_reply[1], at_rcpt=True)
+            if to[0] not in (250, 251):
+                return _reply(to[0], to[1], at_rcpt=True)
             return _reply(data[0], data[1])
-        smtp.send(_dot_stuffed(message))
+        smtp.send(payload)
         code, text = smtp.getreply()
         self._sent_on_connection += 1
         return _reply(code, text)
@@ -158,14 +155,3 @@ class SmtpTransport:
 def _describe(error: BaseException) -> str:
     text = str(error) or error.__class__.__name__
     return f"{error.__class__.__name__}: {text}" if text != error.__class__.__name__ else text
-
-
-def _dot_stuffed(message: bytes) -> bytes:
-    """The DATA payload: lines that start with a dot get another one (RFC 5321 4.5.2), and
-    the end-of-data line follows. The message has CRLF line ends (we built it)."""
-    body = message.replace(b"\r\n.", b"\r\n..")
-    if body.startswith(b"."):
-        body = b"." + body
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return body + b".\r\n"

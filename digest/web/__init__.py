@@ -4,7 +4,6 @@ loopback checks, a Host check against DNS rebinding, a listening socket, and uvi
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 from collections.abc import Iterable
 
@@ -12,18 +11,9 @@ import uvicorn
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from digest.net import is_loopback as is_loopback  # re-exported: callers know it here
+
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1); False for anything
-    else, including 0.0.0.0 (every interface) and other host names."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def host_of(header: str) -> str:

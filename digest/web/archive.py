@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from digest.db.engine import Database
 from digest.db.schema import Issue
-from digest.render import PLACEHOLDERS
+from digest.model import PLACEHOLDERS
 from digest.settings import Settings
 
 ATOM = "http://www.w3.org/2005/Atom"

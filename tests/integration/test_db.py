@@ -163,3 +163,12 @@ def test_a_database_holding_other_tables_is_a_storage_error(empty_db_url: str) -
 
     with pytest.raises(StorageError, match="sources"):
         Database(empty_db_url)
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    from digest.db.engine import _alembic_config
+
+    script = ScriptDirectory.from_config(_alembic_config(None))  # type: ignore[arg-type]
+    assert head_revision() == script.get_current_head()

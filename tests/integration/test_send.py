@@ -21,7 +21,7 @@ from digest.issues import compose_issue
 from digest.model import Entry, ItemKind
 from digest.queue import store_entries
 from digest.send import lease, send_issue
-from digest.send.transport import SmtpTransport
+from digest.send.transport import Reply, SmtpTransport
 from digest.settings import Settings
 from subscribers.importer import import_csv
 from tests.support.clock import Clock
@@ -194,12 +194,14 @@ def test_crash_halfway_resumes_without_duplicates_or_gaps(
     sent = 0
 
     class CrashingTransport(SmtpTransport):
-        def send(self, envelope_from: str, recipient: str, message: bytes):  # type: ignore[no-untyped-def]
+        def send(
+            self, envelope_from: str, recipient: str, message: bytes, *, stuffed: bool = False
+        ) -> Reply:
             nonlocal sent
             if sent >= 15:
                 raise Crash("power cut")
             sent += 1
-            return super().send(envelope_from, recipient, message)
+            return super().send(envelope_from, recipient, message, stuffed=stuffed)
 
     with pytest.raises(Crash):
         send_issue(db, ready, clock, transport_factory=lambda: CrashingTransport(ready.smtp))
@@ -312,7 +314,9 @@ def test_an_unsubscribe_during_the_run_takes_effect_before_the_next_message(
     sent = 0
 
     class UnsubscribingTransport(SmtpTransport):
-        def send(self, envelope_from: str, recipient: str, message: bytes):  # type: ignore[no-untyped-def]
+        def send(
+            self, envelope_from: str, recipient: str, message: bytes, *, stuffed: bool = False
+        ) -> Reply:
             nonlocal sent
             sent += 1
             if sent == 1:
@@ -322,7 +326,7 @@ def test_an_unsubscribe_during_the_run_takes_effect_before_the_next_message(
                         .where(Subscriber.email == "user39@example.com")
                         .values(status="unsubscribed")
                     )
-            return super().send(envelope_from, recipient, message)
+            return super().send(envelope_from, recipient, message, stuffed=stuffed)
 
     ready_one = dataclasses.replace(ready, smtp=dataclasses.replace(ready.smtp, connections=1))
     report = send_issue(

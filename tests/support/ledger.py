@@ -105,8 +105,8 @@ class MemoryLedger:
         ]
         return min(times, default=None)
 
-    def still_active(self, subscriber_id: int) -> bool:
-        return self.rows[subscriber_id].active
+    def inactive(self, subscriber_ids: Sequence[int]) -> frozenset[int]:
+        return frozenset(n for n in subscriber_ids if not self.rows[n].active)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -124,7 +124,9 @@ class ScriptedTransport:
     sent: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> Reply:
+    def send(
+        self, envelope_from: str, recipient: str, message: bytes, *, stuffed: bool = False
+    ) -> Reply:
         with self.lock:
             replies = self.script.get(recipient)
             if replies:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from digest.errors import RenderError
-from digest.model import IssuePlan, ItemKind, QueuedItem, RenderedIssue
-from digest.render import PLACEHOLDERS, compile_mjml, make_environment, render_issue
+from digest.model import PLACEHOLDERS, IssuePlan, ItemKind, QueuedItem, RenderedIssue
+from digest.render import compile_mjml, make_environment, render_issue
 from digest.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
