@@ -11,16 +11,27 @@ from types import FrameType
 
 import click
 
-from digest.cli.admin import capture, db, demo, init, scheduler_command, status
 from digest.cli.app import App
-from digest.cli.content import collect_command, items, sources
-from digest.cli.issue import issue
-from digest.cli.people import subscribers
-from digest.cli.serve import serve_command
+from digest.cli.lazy import LazyGroup
 from digest.errors import DigestError
 
+COMMANDS = {
+    "init": "digest.cli.admin:init",
+    "demo": "digest.cli.admin:demo",
+    "db": "digest.cli.admin:db",
+    "sources": "digest.cli.content:sources",
+    "collect": "digest.cli.content:collect_command",
+    "items": "digest.cli.content:items",
+    "issue": "digest.cli.issue:issue",
+    "subscribers": "digest.cli.people:subscribers",
+    "status": "digest.cli.admin:status",
+    "capture": "digest.cli.admin:capture",
+    "scheduler": "digest.cli.admin:scheduler_command",
+    "serve": "digest.cli.serve:serve_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "-c",
@@ -37,23 +48,6 @@ def cli(ctx: click.Context, config: Path | None, debug: bool) -> None:
     # parameter, so tests run every command on a fixed date.
     ctx.obj = App(config, clock=ctx.obj) if callable(ctx.obj) else App(config)
     ctx.meta["debug"] = debug
-
-
-for command in (
-    init,
-    demo,
-    db,
-    sources,
-    collect_command,
-    items,
-    issue,
-    subscribers,
-    status,
-    capture,
-    scheduler_command,
-    serve_command,
-):
-    cli.add_command(command)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
