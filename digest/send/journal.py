@@ -17,7 +17,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.errors import SendError
@@ -94,12 +94,12 @@ def read_journal(path: Path) -> Replay:
     return Replay(settled=list(last.values()), on_the_wire=frozenset(begun - last.keys()))
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def _time(value: datetime | None) -> float | None:
+    return value.timestamp() if value else None
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def _parse_time(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
 def _to_json(row: Settled) -> dict[str, object]:

@@ -13,8 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from digest.db.engine import Database
+from digest.db.schema import Delivery
 from digest.issues import compose_issue
 from digest.settings import load_settings
 from tests.integration.test_send import seed
@@ -52,6 +54,16 @@ def send_to_the_end(config: Path) -> subprocess.CompletedProcess[bytes]:
         timeout=120,
         check=False,
     )
+
+
+def sent_rows(db: Database) -> int:
+    with db.session() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.status == "sent")
+            )
+            or 0
+        )
 
 
 def wait_for(server: SmtpTestServer, count: int, child: subprocess.Popen[bytes]) -> None:
@@ -119,12 +131,16 @@ def test_sigkill_loses_nobody_and_repeats_only_what_was_on_the_wire(
 
 
 def test_status_is_readable_from_another_process_while_a_send_runs(
-    prepared: Path, smtp_server: SmtpTestServer
+    prepared: Path, db: Database, smtp_server: SmtpTestServer
 ) -> None:
     child = start_send(prepared)
     try:
         wait_for(smtp_server, 40, child)
         smtp_server.faults.delay = 0.5  # still sending when status reads, however slow it is
+        deadline = time.monotonic() + 30
+        while not sent_rows(db):  # the first group of answers is in the ledger
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         watched = subprocess.run(
             [*DIGEST_MODULE, "--config", str(prepared), "issue", "status", "--json"],
             capture_output=True,
