@@ -8,8 +8,8 @@ when it is interrupted; every answer the relay gave is kept whatever ends it.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import functools
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -69,6 +69,67 @@ class Breaker:
     def success(self) -> None:
         with self._lock:
             self._in_a_row = 0
+
+
+class _Workers:
+    """N threads, each with its own SMTP connection, taking recipients from one queue and
+    putting answers on another: a queue hand-off costs far less per message than a future.
+    """
+
+    def __init__(self, count: int, deliver: Callable[[Recipient], Settled]) -> None:
+        self._inbox: queue.SimpleQueue[Recipient | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[Settled | BaseException] = queue.SimpleQueue()
+        self._deliver = deliver
+        self._stopping = False
+        self.in_flight = 0
+        self._threads = [
+            threading.Thread(target=self._work, name=f"digest-smtp_{n}", daemon=True)
+            for n in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while (recipient := self._inbox.get()) is not None:
+            if self._stopping:
+                # Not started: the row stays `sending` and the next run takes it again.
+                self._outbox.put(_NotStarted())
+                continue
+            try:
+                self._outbox.put(self._deliver(recipient))
+            except BaseException as e:  # handed to the main thread, which raises it
+                self._outbox.put(e)
+
+    def put(self, recipient: Recipient) -> None:
+        self._inbox.put(recipient)
+        self.in_flight += 1
+
+    def get(self, timeout: float) -> Settled | BaseException | None:
+        try:
+            answer = self._outbox.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        self.in_flight -= 1
+        return answer
+
+    def stop(self) -> list[Settled | BaseException]:
+        """Let the messages on the wire finish, start no other; their answers."""
+        self._stopping = True
+        for _ in self._threads:
+            self._inbox.put(None)
+        for thread in self._threads:
+            thread.join()
+        answers = []
+        while self.in_flight:
+            answer = self.get(timeout=0)
+            if answer is None:
+                break
+            answers.append(answer)
+        return answers
+
+
+class _NotStarted(Exception):
+    """A recipient a stopping run did not send to."""
 
 
 def _domain(recipient: Recipient) -> str:
@@ -181,8 +242,7 @@ class SendRun:
     # The main thread's steps.
 
     def run(self) -> RunResult:
-        pool = cf.ThreadPoolExecutor(self.connections, thread_name_prefix="digest-smtp")
-        pending: set[cf.Future[Settled]] = set()
+        workers = _Workers(self.connections, self.deliver)
         limit = self.connections * IN_FLIGHT_PER_CONNECTION
         waited = 0.0
         next_due: datetime | None = None
@@ -205,8 +265,8 @@ class SendRun:
                 ordered = spread_by_domain(batch, _domain)
                 for start in range(0, len(ordered), limit):
                     window = ordered[start : start + limit]
-                    # Who left a moment ago gets nothing: checked for the few messages
-                    # about to go, not once per batch.
+                    # Who left a moment ago gets nothing: checked in one query for the
+                    # messages about to go (as many as may be in flight), not per batch.
                     ids = [recipient.subscriber_id for recipient in window]
                     gone = self._database(functools.partial(self.ledger.inactive, ids))
                     for recipient in window:
@@ -215,20 +275,21 @@ class SendRun:
                                 self._final(recipient, DeliveryStatus.SKIPPED, INACTIVE)
                             )
                             continue
-                        pending.add(pool.submit(self.deliver, recipient))
-                        if len(pending) >= limit:
-                            pending = self._next_answers(pending)
-                while pending:
-                    pending = self._next_answers(pending)
+                        workers.put(recipient)
+                        while workers.in_flight >= limit:
+                            self._next_answer(workers)
+                while workers.in_flight:
+                    self._next_answer(workers)
                 self._flush()
         finally:
             # Whatever stops the run (Ctrl-C, SIGTERM, an error), messages in flight finish
             # and every answer is written down before leaving; rows never started stay
             # `sending` and the next run puts them back in the queue.
-            pool.shutdown(wait=True, cancel_futures=True)
+            for answer in workers.stop():
+                if isinstance(answer, Settled):
+                    self._keep(answer)
             for transport in self._transports:
                 transport.close()
-            self._take([f for f in pending if f.done() and not f.cancelled()])
             self._flush(final=True)
         if self.breaker.tripped:
             next_due = None
@@ -236,41 +297,26 @@ class SendRun:
             failures=tuple(self._failures), breaker=self.breaker.reason, next_due=next_due
         )
 
-    def _next_answers(self, pending: set[cf.Future[Settled]]) -> set[cf.Future[Settled]]:
-        """Wait for at least one answer; the lease is renewed while the wait is long (an
-        hourly cap or a slow relay), so no other sender takes the issue over."""
+    def _next_answer(self, workers: _Workers) -> None:
+        """Take one answer; the lease is renewed while the wait is long (an hourly cap or
+        a slow relay), so no other sender takes the issue over."""
         while True:
-            done, pending = cf.wait(
-                pending, timeout=lease.LEASE_SECONDS / 4, return_when=cf.FIRST_COMPLETED
-            )
-            if done:
-                self._collect(done)
-                return pending
+            answer = workers.get(timeout=lease.LEASE_SECONDS / 4)
+            if answer is not None:
+                break
             self._database(lambda: self.ledger.renew(self.clock()))
-
-    def _collect(self, done: set[cf.Future[Settled]]) -> None:
-        error = self._take(list(done))
-        if error is not None:
-            raise error
+        if isinstance(answer, BaseException):
+            raise answer
+        self._keep(answer)
         if len(self._unrecorded) >= WRITE_EVERY or (
             self.monotonic() - self._last_write >= WRITE_SECONDS
         ):
             self._flush()
 
-    def _take(self, done: list[cf.Future[Settled]]) -> BaseException | None:
-        """Keep every answer before an error from another message is raised, so that the
-        ledger learns of it even when the run then stops."""
-        error: BaseException | None = None
-        for future in done:
-            failure = future.exception()
-            if failure is not None:
-                error = error or failure
-                continue
-            row = future.result()
-            self._unrecorded.append(row)
-            if row.status is DeliveryStatus.FAILED:
-                self._failures.append(row)
-        return error
+    def _keep(self, row: Settled) -> None:
+        self._unrecorded.append(row)
+        if row.status is DeliveryStatus.FAILED:
+            self._failures.append(row)
 
     def _flush(self, *, final: bool = False) -> None:
         rows = self._unrecorded
