@@ -6,18 +6,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from digest.collect.clean import one_line
-from digest.collect.fetch import TOTAL_TIMEOUTS, fetch_all
-from digest.collect.sandbox import ParseSandbox
 from digest.db.engine import Database
 from digest.db.schema import Source
 from digest.errors import CollectError
 from digest.model import Entry, Fetched, ParseOptions, SourceKind, SourceRef, SourceReport
 from digest.queue import expire_items, store_entries
 from digest.settings import Settings
+
+if TYPE_CHECKING:
+    from digest.collect.sandbox import ParseSandbox
+
+# The fetcher (httpx) and the parse sandbox are imported by the functions that use them:
+# digest.collect.clean, which the renderer needs, must not cost the whole collector.
 
 
 def source_ref(row: Source) -> SourceRef:
@@ -37,6 +42,9 @@ def collect(db: Database, settings: Settings, clock: Callable[[], datetime]) -> 
     """Fetch all sources concurrently, then queue what each brought; returns one report each."""
     with db.session() as session:
         sources = [source_ref(s) for s in session.scalars(select(Source).order_by(Source.id))]
+    from digest.collect.fetch import fetch_all
+    from digest.collect.sandbox import ParseSandbox
+
     results = asyncio.run(fetch_all(sources, settings.collect))
     with ParseSandbox(parse_deadline(settings)) as sandbox:
         reports = [
@@ -61,11 +69,16 @@ def parse_options(source: SourceRef, settings: Settings, now: datetime) -> Parse
 
 def parse_deadline(settings: Settings) -> float:
     """Parsing one source may take as long as fetching it may: a hostile body gets no more."""
+    from digest.collect.fetch import TOTAL_TIMEOUTS
+
     return settings.collect.timeout_seconds * TOTAL_TIMEOUTS
 
 
 def check_source(source: SourceRef, settings: Settings, now: datetime) -> list[Entry]:
     """Fetch and parse one source without storing anything; CollectError when it fails."""
+    from digest.collect.fetch import fetch_all
+    from digest.collect.sandbox import ParseSandbox
+
     (result,) = asyncio.run(fetch_all([source], settings.collect))
     if isinstance(result, CollectError):
         raise CollectError(f"{source.url}: {result}")
