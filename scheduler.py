@@ -106,27 +106,19 @@ def build_scheduler(
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
         },
     )
-    scheduler.add_job(
-        collect_job,
-        trigger(cfg.collect_cron, cfg.timezone, "collect_cron"),
-        args=(db, settings, clock),
-        id="collect",
-        name="collect feeds",
+    jobs = (
+        (collect_job, cfg.collect_cron, "collect_cron", "collect", "collect feeds"),
+        (weekly_job, cfg.send_cron, "send_cron", "weekly", "weekly issue"),
+        (deliveries_job, cfg.retry_cron, "retry_cron", "deliveries", "continue unfinished sends"),
     )
-    scheduler.add_job(
-        weekly_job,
-        trigger(cfg.send_cron, cfg.timezone, "send_cron"),
-        args=(db, settings, clock),
-        id="weekly",
-        name="weekly issue",
-    )
-    scheduler.add_job(
-        deliveries_job,
-        trigger(cfg.retry_cron, cfg.timezone, "retry_cron"),
-        args=(db, settings, clock),
-        id="deliveries",
-        name="continue unfinished sends",
-    )
+    for job, cron, setting_name, job_id, name in jobs:
+        scheduler.add_job(
+            job,
+            trigger(cron, cfg.timezone, setting_name),
+            args=(db, settings, clock),
+            id=job_id,
+            name=name,
+        )
     return scheduler
 
 

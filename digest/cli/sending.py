@@ -107,7 +107,10 @@ def _print_report(report: SendReport) -> None:
             "charged an attempt, run again when it is back"
         )
     elif report.status == "sent":
-        click.echo(f"{head}; complete")
+        failed_rows = report.counts.get("failed", 0)
+        click.echo(
+            f"{head}; complete" + (f", {failed_rows} failed (reasons above)" if failed_rows else "")
+        )
     elif report.next_due is not None:
         click.echo(
             f"{head}; {_waiting(report)} deferred, next attempt due {when(report.next_due)} UTC "

@@ -8,6 +8,7 @@ so running it again (or the scheduler) continues where any run stopped.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from digest.db.engine import Database
 from digest.db.schema import Issue, IssueItem, Item
-from digest.errors import SendError
+from digest.errors import SendError, StorageError
 from digest.issues import latest_issue, stored_plan
 from digest.model import DeliveryStatus, ItemState, Recipient
 from digest.send import lease, ledger
@@ -106,7 +107,7 @@ def send_issue(
             number=issue.number, recipients=sum(done.values()), counts=done, status="sent"
         )
     if issue.status == "draft" and not force:
-        _preflight(db, settings, issue, personalizer, clock())
+        _preflight(db, settings, issue, clock())
     owner = lease.Owner.me()
     with db.session() as session:
         now = clock()
@@ -142,11 +143,10 @@ def send_issue(
         result = run.run()
         journal.discard()
     finally:
-        try:
-            with db.session() as session:
-                lease.release(session, issue.id, owner)
-        except Exception:  # noqa: S110 - the lease goes stale by itself; keep the real error
-            pass
+        # A database that is gone cannot release the lease; it goes stale by itself, and the
+        # error that stopped the run is the one to report.
+        with contextlib.suppress(StorageError), db.session() as session:
+            lease.release(session, issue.id, owner)
     with db.session() as session:
         final = ledger.counts(session, issue.id)
         report = SendReport(
@@ -167,9 +167,7 @@ def send_issue(
     return report
 
 
-def _preflight(
-    db: Database, settings: Settings, issue: Issue, personalizer: Personalizer, now: datetime
-) -> None:
+def _preflight(db: Database, settings: Settings, issue: Issue, now: datetime) -> None:
     from digest.preview import preview_message
     from digest.render.lint import lint_issue
 

@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from digest.db.engine import Database
 from digest.db.schema import BounceEvent, Delivery, Subscriber
@@ -41,7 +42,8 @@ class DeliveryLedger(Protocol):
         ...
 
     def claim(self, now: datetime, limit: int) -> list[Recipient]:
-        """Skip rows of subscribers who left, then mark up to `limit` due rows `sending`."""
+        """Mark up to `limit` due rows of active subscribers `sending`; when none is left,
+        close the rows of subscribers who left as skipped."""
         ...
 
     def record(self, rows: Sequence[Settled]) -> None:
@@ -107,8 +109,13 @@ class SqlLedger:
     def claim(self, now: datetime, limit: int) -> list[Recipient]:
         with self.db.session() as session:
             lease.renew(session, self.issue_id, self.owner, now)
-            skip_inactive(session, self.issue_id, now)
-            return claim(session, self.issue_id, now, limit)
+            recipients = claim(session, self.issue_id, now, limit)
+            if not recipients:
+                # Rows of subscribers who left are never claimed; once nothing else is due
+                # they are closed as skipped. (Doing it before every claim would scan every
+                # waiting row each time: quadratic in the size of the list.)
+                skip_inactive(session, self.issue_id, now)
+            return recipients
 
     def record(self, rows: Sequence[Settled]) -> None:
         if rows:
@@ -144,22 +151,23 @@ class SqlLedger:
             return counts(session, self.issue_id)
 
 
+def _wanting(issue_id: int) -> tuple[ColumnElement[bool], ...]:
+    """Active subscribers, not pausing, who have no row for the issue yet."""
+    return (
+        Subscriber.status == "active",
+        Subscriber.paused.is_(False),
+        ~select(Delivery.id)
+        .where(Delivery.issue_id == issue_id, Delivery.subscriber_id == Subscriber.id)
+        .exists(),
+    )
+
+
 def add_missing_rows(
     session: Session, issue_id: int, now: datetime, message_id: Callable[[int], str]
 ) -> int:
     """Give every active subscriber who is not pausing and has no row for this issue a
     pending row."""
-    missing = (
-        select(Subscriber.id)
-        .where(
-            Subscriber.status == "active",
-            Subscriber.paused.is_(False),
-            ~select(Delivery.id)
-            .where(Delivery.issue_id == issue_id, Delivery.subscriber_id == Subscriber.id)
-            .exists(),
-        )
-        .order_by(Subscriber.id)
-    )
+    missing = select(Subscriber.id).where(*_wanting(issue_id)).order_by(Subscriber.id)
     ids = list(session.scalars(missing))
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     for start in range(0, len(ids), CHUNK):
@@ -198,29 +206,46 @@ def skip_inactive(session: Session, issue_id: int, now: datetime) -> int:
 
 
 def claim(session: Session, issue_id: int, now: datetime, limit: int) -> list[Recipient]:
-    """Mark up to `limit` due rows `sending` and return them as recipients."""
-    due = or_(
-        Delivery.status == DeliveryStatus.PENDING,
-        and_(Delivery.status == DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= now),
-    )
-    rows = session.execute(
-        select(
-            Delivery.id,
-            Delivery.subscriber_id,
-            Delivery.message_id,
-            Delivery.attempts,
-            Delivery.first_attempt_at,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.wants_news,
-            Subscriber.wants_events,
-            Subscriber.wants_calls,
+    """Mark up to `limit` due rows `sending` and return them as recipients: pending rows
+    first, then deferred ones whose retry is due.
+
+    One query per status: each walks the (issue, status) index in id order and stops at
+    the limit, where one query with an OR would read every row of the issue and sort them,
+    on every claim (quadratic in the size of the list)."""
+    columns = select(
+        Delivery.id,
+        Delivery.subscriber_id,
+        Delivery.message_id,
+        Delivery.attempts,
+        Delivery.first_attempt_at,
+        Subscriber.email,
+        Subscriber.name,
+        Subscriber.wants_news,
+        Subscriber.wants_events,
+        Subscriber.wants_calls,
+    ).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+    rows = list(
+        session.execute(
+            columns.where(
+                Delivery.issue_id == issue_id,
+                Delivery.status == DeliveryStatus.PENDING,
+                Subscriber.status == "active",
+            )
+            .order_by(Delivery.id)
+            .limit(limit)
         )
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.issue_id == issue_id, due, Subscriber.status == "active")
-        .order_by(Delivery.id)
-        .limit(limit)
-    ).all()
+    )
+    if len(rows) < limit:
+        rows += session.execute(
+            columns.where(
+                Delivery.issue_id == issue_id,
+                Delivery.status == DeliveryStatus.DEFERRED,
+                Delivery.next_attempt_at <= now,
+                Subscriber.status == "active",
+            )
+            .order_by(Delivery.id)
+            .limit(limit - len(rows))
+        ).all()
     if rows:
         session.execute(
             update(Delivery)
@@ -322,15 +347,7 @@ def due_count(session: Session, issue_id: int) -> int:
         .where(Delivery.issue_id == issue_id, Delivery.status.not_in(FINAL))
     )
     missing = session.scalar(
-        select(func.count())
-        .select_from(Subscriber)
-        .where(
-            Subscriber.status == "active",
-            Subscriber.paused.is_(False),
-            ~select(Delivery.id)
-            .where(Delivery.issue_id == issue_id, Delivery.subscriber_id == Subscriber.id)
-            .exists(),
-        )
+        select(func.count()).select_from(Subscriber).where(*_wanting(issue_id))
     )
     return int(waiting or 0) + int(missing or 0)
 

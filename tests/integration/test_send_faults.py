@@ -91,7 +91,10 @@ def test_a_relay_that_is_down_stops_at_once_and_burns_nothing(
     assert issue_status(db) == "sending" and statuses(db) == {"pending": PEOPLE}
     with db.session() as session:
         assert set(session.scalars(select(Delivery.attempts))) == {0}
-        assert "published" not in set(session.scalars(select(Item.state)))  # nothing published
+        assert "published" not in set(session.scalars(select(Item.state)))
+    code, out, _ = send(cli, config, "--dry-run")
+    assert code == 0
+    assert out.startswith(f"dry run: issue #1 (sending) would go to {PEOPLE} of {PEOPLE} active")
     # The relay comes back: the next run sends everyone, once.
     server = SmtpTestServer(port).start()
     try:
@@ -137,6 +140,7 @@ def test_after_an_outage_failed_deliveries_can_be_retried_and_delivered_ones_are
     clock.advance(hours=2)  # past the retry deadline: one more try, then it gives up
     code, out, err = send(cli, config)
     assert code == 3, (out, err)
+    assert out.strip().endswith("complete, 2 failed (reasons above)")
     assert "failed: 1 × retries ran out, last reply: 451 4.3.0 Temporary failure" in err
     with db.session() as session:
         reasons = set(session.scalars(select(Delivery.last_reply)))
