@@ -42,8 +42,3 @@ def classify_reply(code: int | None, reply: str, *, at_rcpt: bool = False) -> Ve
         return Verdict(DeliveryStatus.DEFERRED, enhanced=enhanced)
     hard = code in (550, 551, 553) and (enhanced is None or enhanced.startswith("5.1."))
     return Verdict(DeliveryStatus.FAILED, bounce="hard" if hard else None, enhanced=enhanced)
-
-
-def retry_delay(attempts: int, base_seconds: float) -> float:
-    """Seconds to wait before attempt number `attempts + 1`: doubling from the base."""
-    return float(base_seconds * (2 ** max(attempts - 1, 0)))

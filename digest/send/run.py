@@ -177,7 +177,7 @@ class SendRun:
 
     def deliver(self, recipient: Recipient) -> Settled:
         if self.breaker.tripped:
-            return self._settle(recipient, "not attempted: the relay is unreachable", None, False)
+            return self._not_attempted(recipient, "not attempted: the relay is unreachable")
         try:
             message = self.personalizer.message(recipient, stuffed=True)
             sender = self.personalizer.envelope_sender(recipient)
@@ -191,7 +191,7 @@ class SendRun:
         reply = self._transport().send(sender, recipient.email, message, stuffed=True)
         if not reply.reached:
             self.breaker.failure(reply.line)
-            return self._settle(recipient, reply.line, None, False)
+            return self._not_attempted(recipient, reply.line)
         self.breaker.success()
         verdict = classify_reply(reply.code, reply.text, at_rcpt=reply.at_rcpt)
         outcome = SendOutcome(
@@ -210,23 +210,13 @@ class SendRun:
         self.journal.settled(row)
         return row
 
-    def _settle(
-        self, recipient: Recipient, reason: str, code: int | None, charged: bool
-    ) -> Settled:
+    def _not_attempted(self, recipient: Recipient, reason: str) -> Settled:
+        """The message never reached the relay: back to pending, no attempt charged."""
         outcome = SendOutcome(
-            delivery_id=recipient.delivery_id,
-            status=DeliveryStatus.DEFERRED,
-            reply=reason,
-            code=code,
+            delivery_id=recipient.delivery_id, status=DeliveryStatus.DEFERRED, reply=reason
         )
-        row = settle(
-            recipient,
-            outcome,
-            Verdict(DeliveryStatus.DEFERRED),
-            self.clock(),
-            self.policy,
-            charged=charged,
-        )
+        deferred = Verdict(DeliveryStatus.DEFERRED)
+        row = settle(recipient, outcome, deferred, self.clock(), self.policy, charged=False)
         self.journal.settled(row)
         return row
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from digest.model import DeliveryStatus
-from digest.send.classify import classify_reply, enhanced_code, retry_delay
+from digest.send.classify import classify_reply, enhanced_code
 
 
 def test_250_is_sent() -> None:
@@ -103,16 +103,3 @@ def test_an_ip_address_in_a_550_reply_is_not_taken_for_5_1_x() -> None:
     assert verdict.status is DeliveryStatus.FAILED
     assert verdict.enhanced == "5.7.1"
     assert verdict.bounce is None
-
-
-@pytest.mark.parametrize(
-    ("attempts", "expected"),
-    [(0, 30.0), (1, 30.0), (2, 60.0), (3, 120.0), (4, 240.0), (6, 960.0)],
-)
-def test_retry_delay_doubles_from_the_base(attempts: int, expected: float) -> None:
-    assert retry_delay(attempts, 30.0) == expected
-
-
-def test_retry_delay_is_a_float() -> None:
-    assert isinstance(retry_delay(2, 1), float)
-    assert retry_delay(2, 0.5) == 1.0
