@@ -130,6 +130,11 @@ def status(app: App, as_json: bool) -> None:
         people = status_counts(session)
         issue = session.scalars(select(Issue).order_by(Issue.number.desc())).first()
         deliveries = ledger.counts(session, issue.id) if issue else {}
+    why = ""
+    if issue is not None and issue.status == "sending":
+        from digest.send.watch import issue_status
+
+        why = issue_status(app.db, app.clock(), issue.number).why
     sources = list_sources(app.db)
     healths = [health(s) for s in sources]
     by_health = {h: healths.count(h) for h in sorted(set(healths))}
@@ -145,6 +150,7 @@ def status(app: App, as_json: bool) -> None:
                 "status": issue.status,
                 "subject": issue.subject,
                 "deliveries": deliveries,
+                "not_sent_because": why or None,
             }
             if issue
             else None
@@ -161,6 +167,7 @@ def status(app: App, as_json: bool) -> None:
         click.echo(
             f"latest issue #{issue.number} {issue.status}: {issue.subject}"
             + (f"\n             deliveries: {_pairs(deliveries)}" if deliveries else "")
+            + (f"\n             not sent yet: {why}" if why else "")
         )
     else:
         click.echo("latest issue none yet")

@@ -95,6 +95,9 @@ def test_a_relay_that_is_down_stops_at_once_and_burns_nothing(
     code, out, _ = send(cli, config, "--dry-run")
     assert code == 0
     assert out.startswith(f"dry run: issue #1 (sending) would go to {PEOPLE} of {PEOPLE} active")
+    code, out, _ = cli(["--config", str(config), "status"])
+    assert code == 0
+    assert f"not sent yet: {PEOPLE} in the queue: no sender is running" in out
     # The relay comes back: the next run sends everyone, once.
     server = SmtpTestServer(port).start()
     try:
