@@ -321,7 +321,7 @@ EXPECTED = {
     "encrypted": "encrypted",
     "short": "512-bit RSA key is too short",
     "ec": "not an RSA or Ed25519 private key",
-    "inconsistent": "does not verify",
+    "inconsistent": "the key cannot sign: Invalid private key",  # OpenSSL checks the numbers
     "missing": "cannot be read",
     "a folder": "cannot be read",
 }
