@@ -24,6 +24,7 @@ from digest.db.engine import Database
 from digest.errors import ComposeError, ConfigError, DigestError
 from digest.issues import compose_issue
 from digest.send import send_issue
+from digest.send.policy import counts_line
 from digest.settings import Settings, load_settings
 from subscribers.lifecycle import purge_unconfirmed
 
@@ -67,7 +68,7 @@ def deliveries_job(db: Database, settings: Settings, clock: Callable[[], datetim
         except DigestError as e:
             log.warning("issue #%d: %s", number, e)
             continue
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
+        counts = counts_line(report.counts)
         log.info("issue #%d (%s): %s", number, report.status, counts)
 
 
@@ -79,7 +80,7 @@ def weekly_job(db: Database, settings: Settings, clock: Callable[[], datetime]) 
         composed = compose_issue(db, settings, clock)
         log.info("composed issue #%d (%d items)", composed.number, composed.plan.size)
         report = send_issue(db, settings, clock, number=composed.number)
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
+        counts = counts_line(report.counts)
         log.info("issue #%d: %s in %.1fs", report.number, counts, report.seconds)
     except ComposeError as e:
         log.warning("weekly job: %s", e)

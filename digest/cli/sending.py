@@ -10,7 +10,7 @@ from digest.cli.app import App, echo_json, pass_app, progress_bar, when
 from digest.issues import latest_issue
 from digest.send import SendReport, send_issue
 from digest.send.ledger import due_count
-from digest.send.policy import group_replies
+from digest.send.policy import counts_line, group_replies
 from digest.send.proof import send_proof
 from digest.send.watch import issue_status, retry_failed
 
@@ -99,7 +99,7 @@ def _print_report(report: SendReport) -> None:
     failed = [row.reply for row in report.failures]
     for kind, count in group_replies(failed):
         click.echo(f"failed: {count} × {kind}", err=True)
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
+    counts = counts_line(report.counts)
     head = f"issue #{report.number}: {counts or 'no deliveries'} in {report.seconds:.1f}s"
     if report.breaker:
         click.echo(

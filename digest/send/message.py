@@ -1,8 +1,8 @@
 """The issue as an email: built once per issue, personalized per subscriber by substitution.
 
 The MIME skeleton, the common headers and the quoted-printable bodies are made once; per
-subscriber only a few headers are made and the few body lines that hold a placeholder are
-filled and encoded (binascii's C encoder), so a message costs microseconds, not a render.
+subscriber only a few headers and the placeholders' values are made and encoded (binascii's
+C encoder) and put in between, so a message costs microseconds, not a render.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ class EncodedBody:
                     # piece of the line ends with its CRLF.
                     parts.append(_qp(piece) if piece.endswith(CRLF) else _qp_cut(piece))
         flush()
-        return cls(tuple(parts), tuple(_stuff(p) if isinstance(p, bytes) else p for p in parts))
+        stuffed = tuple(dot_stuffed(p) if isinstance(p, bytes) else p for p in parts)
+        return cls(tuple(parts), stuffed)
 
     def fill(self, values: dict[str, str], *, stuffed: bool = False) -> bytes:
         """The body with the placeholders' values; `stuffed`: ready for SMTP DATA."""
@@ -86,7 +87,7 @@ class EncodedBody:
                 out.append(part)
             else:
                 value = _qp_cut(values[part])
-                out.append(_stuff(value) if stuffed else value)
+                out.append(dot_stuffed(value) if stuffed else value)
         return b"".join(out)
 
 
@@ -108,13 +109,9 @@ def _qp_cut(text: str) -> bytes:
     return (head + b"\r\n" if head else b"") + last + b"=\r\n"
 
 
-def dot_stuffed(message: bytes) -> bytes:
-    """A whole message dot-stuffed for SMTP DATA (RFC 5321 4.5.2)."""
-    return _stuff(message)
-
-
-def _stuff(encoded: bytes) -> bytes:
-    """Dot-stuffing of text that starts at the start of a line."""
+def dot_stuffed(encoded: bytes) -> bytes:
+    """Dot-stuffing for SMTP DATA (RFC 5321 4.5.2) of text that starts a line: a whole
+    message, or one part of a body."""
     stuffed = encoded.replace(b"\r\n.", b"\r\n..")
     return b"." + stuffed if stuffed.startswith(b".") else stuffed
 

@@ -119,6 +119,11 @@ def exit_status(counts: dict[str, int], *, breaker: bool) -> ExitStatus:
     return ExitStatus.DELIVERED
 
 
+def counts_line(counts: dict[str, int]) -> str:
+    """Deliveries per state in one line: "3 failed, 97 sent"."""
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
 def group_replies(replies: Iterable[str], limit: int = 5) -> list[tuple[str, int]]:
     """Failure replies grouped by what the server said, most frequent first: the text up to
     the first address-like or numeric detail, so 550s for different users count as one."""

@@ -15,7 +15,7 @@ from digest.errors import SendError
 from digest.issues import latest_issue
 from digest.model import DeliveryStatus
 from digest.send.ledger import counts
-from digest.send.policy import FINAL, group_replies
+from digest.send.policy import FINAL, counts_line, group_replies
 
 RATE_WINDOW = timedelta(minutes=1)
 LATEST_FAILURES = 500
@@ -45,7 +45,7 @@ class IssueStatus:
 
     def lines(self) -> list[str]:
         total = sum(self.counts.values())
-        states = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items())) or "no deliveries"
+        states = counts_line(self.counts) or "no deliveries"
         out = [f"issue #{self.number} ({self.status}): {total} deliveries: {states}"]
         if self.sender:
             out.append(
