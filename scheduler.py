@@ -20,13 +20,15 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from digest.collect import collect
+from digest.compose import compose_issue
 from digest.db.engine import Database
+from digest.db.issues import sending_numbers
+from digest.db.subscribers import purge_unconfirmed
 from digest.errors import ComposeError, ConfigError, DigestError
-from digest.issues import compose_issue
 from digest.send import send_issue
 from digest.send.policy import counts_line
+from digest.send.wiring import smtp_relay
 from digest.settings import Settings, load_settings
-from subscribers.lifecycle import purge_unconfirmed
 
 log = logging.getLogger("digest.scheduler")
 MISFIRE_GRACE_SECONDS = 6 * 3600
@@ -45,26 +47,12 @@ def collect_job(db: Database, settings: Settings, clock: Callable[[], datetime])
         log.info("removed %d signup(s) never confirmed", purged)
 
 
-def unfinished_issues(db: Database) -> list[int]:
-    """Numbers of the issues still `sending`, oldest first."""
-    from sqlalchemy import select
-
-    from digest.db.schema import Issue
-
-    with db.session() as session:
-        return list(
-            session.scalars(
-                select(Issue.number).where(Issue.status == "sending").order_by(Issue.number)
-            )
-        )
-
-
 def deliveries_job(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
     """Continue every issue still `sending`: retries that fell due, rows an interrupted
     run left; a send never sleeps long, so this job is what carries retries for days."""
-    for number in unfinished_issues(db):
+    for number in sending_numbers(db):
         try:
-            report = send_issue(db, settings, clock, number=number)
+            report = send_issue(db, settings, clock, relay=smtp_relay(settings), number=number)
         except DigestError as e:
             log.warning("issue #%d: %s", number, e)
             continue
@@ -79,7 +67,7 @@ def weekly_job(db: Database, settings: Settings, clock: Callable[[], datetime]) 
         collect_job(db, settings, clock)
         composed = compose_issue(db, settings, clock)
         log.info("composed issue #%d (%d items)", composed.number, composed.plan.size)
-        report = send_issue(db, settings, clock, number=composed.number)
+        report = send_issue(db, settings, clock, relay=smtp_relay(settings), number=composed.number)
         counts = counts_line(report.counts)
         log.info("issue #%d: %s in %.1fs", report.number, counts, report.seconds)
     except ComposeError as e:

@@ -34,11 +34,11 @@ from typing import Any
 from sqlalchemy import delete, update
 
 from digest.collect import collect
+from digest.collect.sources import add_source
 from digest.db.engine import Database
 from digest.db.schema import Item, Source
 from digest.model import SourceKind, SourceReport
 from digest.settings import CollectSettings, DatabaseSettings, Settings
-from digest.sources import add_source
 
 LAST_MODIFIED = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -40,12 +40,12 @@ import digest.collect.fetch
 from digest.collect import collect
 from digest.collect.ical import MAX_OCCURRENCES
 from digest.collect.sandbox import ParseSandbox
+from digest.collect.sources import add_source
 from digest.db.engine import Database
 from digest.db.schema import Item
 from digest.model import Entry, Fetched, ParseOptions, SourceKind, SourceRef
 from digest.queue import dedupe_key
 from digest.settings import Settings, load_settings
-from digest.sources import add_source
 
 CONTENT_TYPES = {".ics": "text/calendar", ".json": "application/json"}
 # Markup a stored summary must never carry: scripts, event handlers, frames, styles, forms.
@@ -55,7 +55,7 @@ UNSAFE = re.compile(
     re.IGNORECASE,
 )
 ERROR_CLASSES = (
-    ("unexpected", "crash"),
+    ("internal error", "crash"),
     ("parsing took longer", "parse-timeout"),
     ("the parsing process died", "parse-memory"),
     ("not accepted: the DOCTYPE", "entity-expansion"),

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import mjml
 
-from digest.compose import plan_issue
+from digest.compose.plan import plan_issue
 from digest.model import ItemKind, QueuedItem
 from digest.render import (
     HTML_TEMPLATE,

@@ -64,12 +64,12 @@ from support import (
 )
 
 from digest.collect import collect
+from digest.collect.sources import add_source
+from digest.compose import compose_issue
 from digest.db.engine import Database
 from digest.demo.server import FEEDS, FeedServer
-from digest.issues import compose_issue
 from digest.model import SourceKind
 from digest.settings import documented_settings, load_settings, starter_file
-from digest.sources import add_source
 from subscribers.importer import import_csv
 
 TARGET_RATIO = 0.8

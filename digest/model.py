@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,6 +34,21 @@ class ItemState(StrEnum):
     EXPIRED = "expired"
 
 
+class IssueStatus(StrEnum):
+    DRAFT = "draft"  # composed, editable, not sent to anyone
+    SENDING = "sending"  # the ledger is made; deliveries are under way or waiting
+    SENT = "sent"  # every delivery reached a final state
+
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending"  # signed up on the web, not confirmed yet
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # the address does not exist (a hard bounce)
+    COMPLAINED = "complained"  # reported an issue as spam
+    SUPPRESSED = "suppressed"  # blocked by the operator
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"
@@ -52,6 +68,20 @@ class SourceRef:
     last_modified: str | None = None
     dayfirst: bool = True  # how to read 08/11/2017 in this source's text
     timezone: str = "UTC"  # the zone of this source's times that carry none
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceHealth:
+    """A source as the operator sees it: what it is and how its last fetches went."""
+
+    source: SourceRef
+    created_at: datetime
+    last_fetch_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_status: int | None = None
+    items_found: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,6 +164,52 @@ class QueuedItem:
     location: str | None = None
     deadline: datetime | None = None
 
+    def edited(self, edit: ItemEdit | None) -> QueuedItem:
+        """The item with the editor's title and summary for one issue, if any."""
+        if edit is None or (edit.title is None and edit.summary is None):
+            return self
+        return dataclasses.replace(
+            self,
+            title=edit.title if edit.title is not None else self.title,
+            summary=edit.summary if edit.summary is not None else self.summary,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredItem:
+    """An item as the queue holds it, for listings: its state and where it came from."""
+
+    id: int
+    kind: ItemKind
+    state: ItemState
+    title: str
+    link: str
+    summary: str
+    published_at: datetime
+    event_start: datetime | None = None
+    event_end: datetime | None = None
+    location: str | None = None
+    deadline: datetime | None = None
+    guid: str | None = None
+    needs_review: str | None = None
+    source_id: int | None = None
+
+    @property
+    def date(self) -> datetime | None:
+        """The date that matters for its kind: an event's start, a call's deadline."""
+        return {ItemKind.EVENT: self.event_start, ItemKind.CALL: self.deadline}.get(
+            self.kind, self.published_at
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlacedItem:
+    """An item as placed in a stored issue: its section and its 0-based place there."""
+
+    section: str
+    position: int
+    item: QueuedItem
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ItemEdit:
@@ -145,6 +221,9 @@ class ItemEdit:
     position: int | None = None  # 1-based place in its section
     title: str | None = None  # replaces the item's title in this issue only
     summary: str | None = None  # replaces the item's summary (sanitized HTML)
+
+
+SPOTLIGHT_KINDS = ("quote", "interview", "link")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,6 +256,51 @@ class IssuePlan:
     @property
     def size(self) -> int:
         return len(self.news) + len(self.events) + len(self.calls)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredIssue:
+    """An issue as stored: its status, the rendered message and the editor's own words."""
+
+    id: int
+    number: int
+    status: IssueStatus
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    intro: str = ""
+    spotlight: Spotlight | None = None
+    created_at: datetime
+    composed_at: datetime
+    send_started_at: datetime | None = None
+    sent_at: datetime | None = None
+
+    @property
+    def rendered(self) -> RenderedIssue:
+        return RenderedIssue(
+            subject=self.subject, preheader=self.preheader, html=self.html, text=self.text
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchivedIssue:
+    """A sent issue as the public archive lists it."""
+
+    number: int
+    subject: str
+    preheader: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusReport:
+    """The queue, the subscribers and the latest issue at a glance, for `digest status`."""
+
+    items: dict[str, int]  # "kind/state" -> count
+    subscribers: dict[str, int]  # status -> count
+    latest_issue: StoredIssue | None = None
+    deliveries: dict[str, int] = dataclasses.field(default_factory=dict)  # of the latest issue
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from collections.abc import Sequence
+
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import SubscriberError
@@ -24,3 +28,13 @@ def normalize_address(raw: str) -> str:
 def clean_name(raw: str) -> str:
     """A display name safe for a header: control characters and line breaks become spaces."""
     return " ".join("".join(c if c.isprintable() else " " for c in raw).split())[:200]
+
+
+def address_hash(key: str, email: str) -> str:
+    """The keyed hash a forgotten address is kept as: it names nobody without the key."""
+    return hmac.new(key.encode(), email.encode(), hashlib.sha256).hexdigest()
+
+
+def address_hashes(keys: Sequence[str], email: str) -> list[str]:
+    """The address's hash under every signing key, so a key rotation keeps it recognised."""
+    return [address_hash(key, email) for key in keys]

@@ -8,15 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
-
 from digest.db.engine import Database
-from digest.db.schema import Subscriber, Suppression
+from digest.db.subscriber_import import NewSubscriber, import_batches
 from digest.errors import SubscriberError
 from subscribers.addresses import clean_name, normalize_address
-from subscribers.lifecycle import FINAL, address_hash
 
 EMAIL_COLUMNS = ("email", "e-mail", "email address", "mail", "address")
 NAME_COLUMNS = ("name", "full name", "first name", "firstname")
@@ -121,10 +116,10 @@ def import_csv(
     address (suppressed under one of `keys`) is never added at all.
     """
     report = ImportReport()
-    seen: set[str] = set()
-    batch: list[dict[str, object]] = []
-    source = f"{origin} {path.name}"
-    with db.session() as session:
+
+    def batches() -> Iterator[list[NewSubscriber]]:
+        seen: set[str] = set()
+        batch: list[NewSubscriber] = []
         for line, raw, name in _rows(path, email_column, name_column):
             try:
                 email = normalize_address(raw)
@@ -135,65 +130,21 @@ def import_csv(
                 report.duplicates += 1
                 continue
             seen.add(email)
-            batch.append(
-                {
-                    "email": email,
-                    "name": clean_name(name),
-                    "status": "active",
-                    "origin": origin,
-                    "consent_at": now,
-                    "consent_source": source,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
+            batch.append(NewSubscriber(email=email, name=clean_name(name)))
             if len(batch) >= BATCH:
-                _insert(session, batch, report, keys, reactivate, now)
+                yield batch
                 batch = []
-        _insert(session, batch, report, keys, reactivate, now)
-    return report
+        yield batch
 
-
-def _insert(
-    session: Session,
-    rows: list[dict[str, object]],
-    report: ImportReport,
-    keys: Sequence[str],
-    reactivate: bool,
-    now: datetime,
-) -> None:
-    if not rows:
-        return
-    if keys:
-        by_hash = {address_hash(k, str(r["email"])): str(r["email"]) for r in rows for k in keys}
-        gone = {
-            by_hash[h]
-            for h in session.scalars(
-                select(Suppression.address_hash).where(Suppression.address_hash.in_(list(by_hash)))
-            )
-        }
-        report.suppressed += len(gone)
-        rows = [r for r in rows if r["email"] not in gone]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Subscriber).on_conflict_do_nothing(index_elements=["email"])
-    found = session.execute(
-        select(Subscriber.email, Subscriber.status).where(
-            Subscriber.email.in_([r["email"] for r in rows])
-        )
+    counts = import_batches(
+        db,
+        batches(),
+        now,
+        origin=origin,
+        source=f"{origin} {path.name}",
+        keys=keys,
+        reactivate=reactivate,
     )
-    existing = {str(email): str(status) for email, status in found}
-    fresh = [r for r in rows if r["email"] not in existing]
-    if fresh:
-        session.execute(statement, fresh)
-    report.added += len(fresh)
-    report.already += len(rows) - len(fresh)
-    if reactivate:
-        back = [email for email, status in existing.items() if status in FINAL]
-        if back:
-            session.execute(
-                update(Subscriber)
-                .where(Subscriber.email.in_(back))
-                .values(status="active", updated_at=now, unsubscribed_at=None)
-            )
-            report.reactivated += len(back)
+    report.added, report.already = counts.added, counts.already
+    report.suppressed, report.reactivated = counts.suppressed, counts.reactivated
+    return report

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
+from digest.db import subscriber_web as records
+from digest.db import subscribers as repo
 from digest.db.engine import Database
-from digest.db.schema import Subscriber
-from digest.errors import StorageError
+from digest.db.subscribers import StoredSubscriber
+from digest.model import SubscriberStatus
 from subscribers.addresses import clean_name
-from subscribers.lifecycle import is_suppressed
+from subscribers.status import STOPPED, Event, transition
 
 SECTIONS = ("news", "events", "calls")
-# Statuses a person leaves only by their own new consent (a confirmed signup, a click on
-# "resubscribe" behind a link that was mailed to them).
-STOPPED = ("unsubscribed", "bounced", "complained")
+S = SubscriberStatus
 
 
 class SignupKind(StrEnum):
@@ -58,7 +55,7 @@ class Preferences:
     subscriber_id: int
     email: str
     name: str
-    status: str
+    status: SubscriberStatus
     news: bool
     events: bool
     calls: bool
@@ -66,10 +63,10 @@ class Preferences:
 
     @property
     def can_resubscribe(self) -> bool:
-        return self.status in STOPPED
+        return transition(self.status, Event.RESUBSCRIBE).changed
 
 
-def record_stamp(person: Subscriber) -> str:
+def record_stamp(person: StoredSubscriber) -> str:
     """A short fingerprint of the parts of a record a confirmation changes: a confirm link
     carries it and works only while the record still has it."""
 
@@ -79,7 +76,7 @@ def record_stamp(person: Subscriber) -> str:
     text = "|".join(
         (
             str(person.id),
-            person.status,
+            person.status.value,
             seconds(person.consent_at),
             seconds(person.confirmed_at),
             seconds(person.unsubscribed_at),
@@ -104,93 +101,69 @@ def signup(
     changed at all: the form is open to anyone, so a stranger must not be able to rename,
     re-section or re-activate somebody else; the confirmation mail carries the decision.
     """
-    try:
-        return _signup(db, keys, email, now, name, sections, source)
-    except StorageError as e:
-        # Two posts of the same new address at once (a double click): the second insert
-        # breaks the unique address; by now the record is there and the answer is the same.
-        if not isinstance(e.__cause__, IntegrityError):
-            raise
-        return _signup(db, keys, email, now, name, sections, source)
-
-
-def _signup(
-    db: Database,
-    keys: Sequence[str],
-    email: str,
-    now: datetime,
-    name: str,
-    sections: Sequence[str],
-    source: str,
-) -> Signup:
-    with db.session() as session:
-        if is_suppressed(session, keys, email):
-            return Signup(kind=SignupKind.SUPPRESSED)
-        person = session.scalars(select(Subscriber).where(Subscriber.email == email)).first()
-        if person is None:
-            chosen = set(sections)
-            person = Subscriber(
-                email=email,
-                name=clean_name(name),
-                status="pending",
-                origin="web",
-                wants_news="news" in chosen,
-                wants_events="events" in chosen,
-                wants_calls="calls" in chosen,
-                consent_at=now,
-                consent_source=source[:300],
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(person)
-            session.flush()
-            kind = SignupKind.NEW
-        elif person.status == "suppressed":
-            return Signup(kind=SignupKind.SUPPRESSED)
-        elif person.status == "active":
-            kind = SignupKind.ACTIVE
-        elif person.status == "pending":
-            kind = SignupKind.PENDING
-        else:
-            kind = SignupKind.RETURNING
-        return Signup(
-            kind=kind,
-            subscriber_id=person.id,
-            email=person.email,
-            name=person.name,
-            stamp=record_stamp(person),
-        )
+    found = records.sign_up(
+        db, keys, email, now, name=clean_name(name), sections=sections, source=source
+    )
+    if found is None or found.person.status is S.SUPPRESSED:
+        return Signup(kind=SignupKind.SUPPRESSED)
+    person = found.person
+    if found.new:
+        kind = SignupKind.NEW
+    elif person.status is S.ACTIVE:
+        kind = SignupKind.ACTIVE
+    elif person.status is S.PENDING:
+        kind = SignupKind.PENDING
+    else:
+        kind = SignupKind.RETURNING
+    return Signup(
+        kind=kind,
+        subscriber_id=person.id,
+        email=person.email,
+        name=person.name,
+        stamp=record_stamp(person),
+    )
 
 
 def confirm(
     db: Database, subscriber_id: int, stamp: str, now: datetime, *, source: str = "confirm link"
 ) -> ConfirmResult:
     """Make the person active if their record is still as the link found it."""
-    with db.session() as session:
-        person = session.get(Subscriber, subscriber_id, with_for_update=True)
-        state = _confirm_state(person, stamp)
-        if person is None or state is not ConfirmResult.READY:
-            return state
+
+    def decide(person: StoredSubscriber) -> StoredSubscriber:
+        if _confirm_state(person, stamp) is not ConfirmResult.READY:
+            return person
+        confirmed = replace(
+            person,
+            status=transition(person.status, Event.CONFIRM).status,
+            unsubscribed_at=None,
+            updated_at=now,
+            confirmed_at=now,
+            confirm_source=source[:300],
+        )
         if person.status in STOPPED:
             # Their new consent replaces the old record, which ended when they left.
-            person.consent_at, person.consent_source = now, f"web signup again; {source}"[:300]
-        person.status, person.unsubscribed_at, person.updated_at = "active", None, now
-        person.confirmed_at, person.confirm_source = now, source[:300]
-        return ConfirmResult.CONFIRMED
+            consent = f"web signup again; {source}"[:300]
+            confirmed = replace(confirmed, consent_at=now, consent_source=consent)
+        return confirmed
+
+    changed = records.update_locked(db, subscriber_id, decide)
+    if changed is None:
+        return ConfirmResult.GONE
+    state = _confirm_state(changed[0], stamp)
+    return ConfirmResult.CONFIRMED if state is ConfirmResult.READY else state
 
 
 def check_confirm(db: Database, subscriber_id: int, stamp: str) -> ConfirmResult:
     """What `confirm` would do, without doing it (the page a GET of the link shows)."""
-    with db.session() as session:
-        return _confirm_state(session.get(Subscriber, subscriber_id), stamp)
+    return _confirm_state(repo.get(db, subscriber_id), stamp)
 
 
-def _confirm_state(person: Subscriber | None, stamp: str) -> ConfirmResult:
+def _confirm_state(person: StoredSubscriber | None, stamp: str) -> ConfirmResult:
     if person is None:
         return ConfirmResult.GONE
-    if person.status == "active":
+    if person.status is S.ACTIVE:
         return ConfirmResult.ALREADY
-    if record_stamp(person) != stamp or person.status not in ("pending", *STOPPED):
+    if record_stamp(person) != stamp or not transition(person.status, Event.CONFIRM).changed:
         return ConfirmResult.STALE
     return ConfirmResult.READY
 
@@ -201,19 +174,12 @@ def unsubscribe(db: Database, subscriber_id: int, now: datetime) -> bool:
     Idempotent: a second call changes nothing, and a bounced or complained status (which says
     more than `unsubscribed`) is kept.
     """
-    with db.session() as session:
-        person = session.get(Subscriber, subscriber_id, with_for_update=True)
-        if person is None:
-            return False
-        if person.status in ("active", "pending"):
-            person.status, person.unsubscribed_at, person.updated_at = "unsubscribed", now, now
-        return True
+    return repo.unsubscribe(db, subscriber_id, now) is not None
 
 
 def preferences(db: Database, subscriber_id: int) -> Preferences | None:
-    with db.session() as session:
-        person = session.get(Subscriber, subscriber_id)
-        return None if person is None else _preferences(person)
+    person = repo.get(db, subscriber_id)
+    return None if person is None else _preferences(person)
 
 
 def save_preferences(
@@ -221,33 +187,45 @@ def save_preferences(
 ) -> Preferences | None:
     """Store the sections the person wants and whether their mail is paused."""
     chosen = set(sections)
-    with db.session() as session:
-        person = session.get(Subscriber, subscriber_id, with_for_update=True)
-        if person is None:
-            return None
-        person.wants_news = "news" in chosen
-        person.wants_events = "events" in chosen
-        person.wants_calls = "calls" in chosen
-        person.paused, person.updated_at = paused, now
-        return _preferences(person)
+
+    def decide(person: StoredSubscriber) -> StoredSubscriber:
+        return replace(
+            person,
+            wants_news="news" in chosen,
+            wants_events="events" in chosen,
+            wants_calls="calls" in chosen,
+            paused=paused,
+            updated_at=now,
+        )
+
+    changed = records.update_locked(db, subscriber_id, decide)
+    return None if changed is None else _preferences(changed[1])
 
 
 def resubscribe(
     db: Database, subscriber_id: int, now: datetime, *, source: str = "preferences page"
 ) -> Preferences | None:
     """Make a person who left active again, by their own click on a link mailed to them."""
-    with db.session() as session:
-        person = session.get(Subscriber, subscriber_id, with_for_update=True)
-        if person is None:
-            return None
-        if person.status in STOPPED:
-            person.status, person.unsubscribed_at, person.paused = "active", None, False
-            person.consent_at, person.consent_source = now, f"resubscribed on the {source}"[:300]
-            person.updated_at = now
-        return _preferences(person)
+
+    def decide(person: StoredSubscriber) -> StoredSubscriber:
+        step = transition(person.status, Event.RESUBSCRIBE)
+        if not step.changed:
+            return person
+        return replace(
+            person,
+            status=step.status,
+            unsubscribed_at=None,
+            paused=False,
+            consent_at=now,
+            consent_source=f"resubscribed on the {source}"[:300],
+            updated_at=now,
+        )
+
+    changed = records.update_locked(db, subscriber_id, decide)
+    return None if changed is None else _preferences(changed[1])
 
 
-def _preferences(person: Subscriber) -> Preferences:
+def _preferences(person: StoredSubscriber) -> Preferences:
     return Preferences(
         subscriber_id=person.id,
         email=person.email,

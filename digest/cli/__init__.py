@@ -12,22 +12,44 @@ from types import FrameType
 import click
 
 from digest.cli.app import App
-from digest.cli.lazy import LazyGroup
+from digest.cli.lazy import Lazy, LazyGroup
 from digest.errors import DigestError
 
 COMMANDS = {
-    "init": "digest.cli.admin:init",
-    "demo": "digest.cli.admin:demo",
-    "db": "digest.cli.admin:db",
-    "sources": "digest.cli.content:sources",
-    "collect": "digest.cli.content:collect_command",
-    "items": "digest.cli.content:items",
-    "issue": "digest.cli.issue:issue",
-    "subscribers": "digest.cli.people:subscribers",
-    "status": "digest.cli.admin:status",
-    "capture": "digest.cli.admin:capture",
-    "scheduler": "digest.cli.admin:scheduler_command",
-    "serve": "digest.cli.serve:serve_command",
+    "init": Lazy(
+        "digest.cli.admin:init", "Write a commented starter settings file with a fresh secret key."
+    ),
+    "demo": Lazy(
+        "digest.cli.admin:demo",
+        "Run the whole weekly job on embedded defaults: no configuration, loopback only.",
+    ),
+    "db": Lazy("digest.cli.admin:db", "Database schema."),
+    "sources": Lazy("digest.cli.content:sources", "Register and inspect feeds."),
+    "collect": Lazy(
+        "digest.cli.content:collect_command", "Fetch every source and queue new items."
+    ),
+    "items": Lazy("digest.cli.content:items", "Inspect the queue of news, events and calls."),
+    "issue": Lazy("digest.cli.issue:issue", "Compose, preview and send issues."),
+    "subscribers": Lazy(
+        "digest.cli.people:subscribers", "Add, import, list, export and forget subscribers."
+    ),
+    "status": Lazy(
+        "digest.cli.admin:status", "Sources, queue, subscribers and the latest issue at a glance."
+    ),
+    "capture": Lazy(
+        "digest.cli.admin:capture",
+        "Run the embedded SMTP capture server on 127.0.0.1 until Ctrl-C.",
+    ),
+    "scheduler": Lazy(
+        "digest.cli.admin:scheduler_command",
+        "Run the scheduler daemon: collect on schedule.collect_cron, and collect, compose and "
+        "send on schedule.send_cron.",
+    ),
+    "serve": Lazy(
+        "digest.cli.serve:serve_command",
+        "Serve the public pages: signup with double opt-in, confirm links, one-click "
+        "unsubscribe, preferences and the archive of sent issues with its Atom feed.",
+    ),
 }
 
 

@@ -7,16 +7,11 @@ import time
 from pathlib import Path
 
 import click
-from sqlalchemy import func, select
 
 from digest.cli.app import App, echo_json, pass_app, progress_bar
-from digest.db.engine import current_revision, head_revision, make_engine, upgrade
-from digest.db.schema import Issue, Item
 from digest.errors import ConfigError
-from digest.send import ledger
+from digest.model import IssueStatus
 from digest.settings import DEFAULT_CONFIG_NAME, starter_file
-from digest.sources import health, list_sources
-from subscribers.store import status_counts
 
 
 @click.command()
@@ -96,6 +91,8 @@ def db() -> None:
 @pass_app
 def db_upgrade(app: App) -> None:
     """Apply pending schema migrations."""
+    from digest.db.engine import make_engine, upgrade
+
     engine = make_engine(app.settings.database_url)
     before, after = upgrade(engine)
     engine.dispose()
@@ -109,6 +106,8 @@ def db_upgrade(app: App) -> None:
 @pass_app
 def db_current(app: App) -> None:
     """Show the schema revision of the database and the one this version needs."""
+    from digest.db.engine import current_revision, head_revision, make_engine
+
     engine = make_engine(app.settings.database_url)
     click.echo(f"database: {current_revision(engine) or 'empty'}; needed: {head_revision()}")
     engine.dispose()
@@ -119,19 +118,16 @@ def db_current(app: App) -> None:
 @pass_app
 def status(app: App, as_json: bool) -> None:
     """Sources, queue, subscribers and the latest issue at a glance."""
+    from digest.collect.sources import health
+    from digest.db.sources import list_sources
+    from digest.db.status import status_report
+
     settings = app.settings
-    with app.db.session() as session:
-        queue = {
-            f"{kind}/{state}": int(n)
-            for kind, state, n in session.execute(
-                select(Item.kind, Item.state, func.count()).group_by(Item.kind, Item.state)
-            )
-        }
-        people = status_counts(session)
-        issue = session.scalars(select(Issue).order_by(Issue.number.desc())).first()
-        deliveries = ledger.counts(session, issue.id) if issue else {}
+    report = status_report(app.db)
+    queue, people, issue = report.items, report.subscribers, report.latest_issue
+    deliveries = report.deliveries
     why = ""
-    if issue is not None and issue.status == "sending":
+    if issue is not None and issue.status is IssueStatus.SENDING:
         from digest.send.watch import issue_status
 
         why = issue_status(app.db, app.clock(), issue.number).why

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import socket
@@ -10,13 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from click._termui_impl import ProgressBar
 
-from digest.db.engine import Database
-from digest.settings import Settings, load_settings
+if TYPE_CHECKING:  # imported on first use: `digest --help` loads neither
+    from digest.db.engine import Database
+    from digest.send.wiring import Relay
+    from digest.settings import Settings
 
 Progress = Callable[[int], None]
 
@@ -34,10 +36,14 @@ class App:
 
     @functools.cached_property
     def settings(self) -> Settings:
+        from digest.settings import load_settings
+
         return load_settings(self.config)
 
     @functools.cached_property
     def db(self) -> Database:
+        from digest.db.engine import Database
+
         # Each SMTP connection's thread holds a database connection while it sends; the
         # main thread needs one more for the ledger.
         return Database(
@@ -46,11 +52,21 @@ class App:
             pool_size=self.settings.smtp.connections + 2,
         )
 
+    @functools.cached_property
+    def relay(self) -> Relay:
+        """The SMTP relay every sending command uses."""
+        from digest.send.wiring import smtp_relay
+
+        return smtp_relay(self.settings)
+
 
 pass_app = click.make_pass_decorator(App)
 
 
 def echo_json(value: Any) -> None:
+    """`value` (a frozen value, or plain data) as indented JSON on standard output."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
     click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
 
 
@@ -77,8 +93,5 @@ def progress_bar(total: int, label: str, enabled: bool = True) -> Iterator[Progr
     if not (enabled and sys.stderr.isatty()):
         yield lambda n: None
         return
-    bar: ProgressBar[int] = click.progressbar(
-        length=total, label=label, file=sys.stderr, show_pos=True
-    )
-    with bar:
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
         yield bar.update

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
 from digest.cli.app import App, echo_json, pass_app, when
-from digest.db.schema import Item
 from digest.errors import ItemError
-from digest.items import add_items, editor_item, import_items, set_state, to_entry
 from digest.model import ItemKind, ItemState, SourceKind, SourceRef
-from digest.sources import add_source, health, list_sources
 
 
 def feed_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -45,6 +44,21 @@ def feed_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+@contextmanager
+def collector_log() -> Iterator[None]:
+    """The collector logs the traceback of an internal error; the operator sees it with
+    `digest --debug`, else only the report's one line."""
+    logger = logging.getLogger("digest.collect")
+    debug = bool(click.get_current_context().meta.get("debug"))
+    handler = logging.StreamHandler(sys.stderr) if debug else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("digest: %(levelname)s: %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 @click.group()
 def sources() -> None:
     """Register and inspect feeds."""
@@ -57,6 +71,8 @@ def sources() -> None:
 @pass_app
 def sources_add(app: App, url: str, kind: str, name: str, date_order: str, timezone: str) -> None:
     """Register the feed (RSS, Atom, JSON Feed or iCalendar) at URL."""
+    from digest.collect.sources import add_source
+
     source = add_source(
         app.db,
         url,
@@ -85,7 +101,8 @@ def sources_check(app: App, url: str, kind: str, date_order: str, timezone: str)
     )
     from digest.collect import check_source
 
-    entries = check_source(source, app.settings, app.clock())
+    with collector_log():
+        entries = check_source(source, app.settings, app.clock())
     for entry in entries:
         date = entry.event_start or entry.deadline or entry.published_at
         flag = f"  [review: {entry.needs_review}]" if entry.needs_review else ""
@@ -98,15 +115,18 @@ def sources_check(app: App, url: str, kind: str, date_order: str, timezone: str)
 @pass_app
 def sources_list(app: App, as_json: bool) -> None:
     """Show every source and how its last fetch went."""
+    from digest.collect.sources import health
+    from digest.db.sources import list_sources
+
     rows = list_sources(app.db)
     if as_json:
         echo_json(
             [
                 {
-                    "id": s.id,
-                    "url": s.url,
-                    "name": s.name,
-                    "kind": s.kind,
+                    "id": s.source.id,
+                    "url": s.source.url,
+                    "name": s.source.name,
+                    "kind": s.source.kind,
                     "health": health(s),
                     "last_fetch_at": s.last_fetch_at,
                     "last_success_at": s.last_success_at,
@@ -123,8 +143,8 @@ def sources_list(app: App, as_json: bool) -> None:
         click.echo("no sources yet: add one with `digest sources add URL --kind news`")
     for s in rows:
         line = (
-            f"{s.id:>4}  {s.kind:<6}  {health(s):<7}  {s.items_found:>4} items  "
-            f"last ok {when(s.last_success_at)}  {s.url}"
+            f"{s.source.id:>4}  {s.source.kind:<6}  {health(s):<7}  {s.items_found:>4} items  "
+            f"last ok {when(s.last_success_at)}  {s.source.url}"
         )
         click.echo(line + (f"\n      last error: {s.last_error}" if s.last_error else ""))
 
@@ -135,7 +155,8 @@ def collect_command(app: App) -> None:
     """Fetch every source and queue new items."""
     from digest.collect import collect
 
-    reports = collect(app.db, app.settings, app.clock)
+    with collector_log():
+        reports = collect(app.db, app.settings, app.clock)
     for report in reports:
         click.echo(report.line, err=bool(report.error))
     failed = sum(1 for r in reports if r.error)
@@ -155,40 +176,17 @@ def items() -> None:
 @pass_app
 def items_list(app: App, kind: str | None, state: str | None, as_json: bool) -> None:
     """List queued items, newest first."""
-    query = select(Item).order_by(Item.published_at.desc(), Item.id.desc())
-    if kind:
-        query = query.where(Item.kind == kind)
-    if state:
-        query = query.where(Item.state == state)
-    with app.db.session() as session:
-        rows = list(session.scalars(query))
+    import dataclasses
+
+    from digest.db.items import list_items
+
+    rows = list_items(app.db, ItemKind(kind) if kind else None, ItemState(state) if state else None)
     if as_json:
-        echo_json(
-            [
-                {
-                    "id": i.id,
-                    "kind": i.kind,
-                    "state": i.state,
-                    "title": i.title,
-                    "link": i.link,
-                    "summary": i.summary,
-                    "published_at": i.published_at,
-                    "event_start": i.event_start,
-                    "event_end": i.event_end,
-                    "location": i.location,
-                    "deadline": i.deadline,
-                    "guid": i.guid,
-                    "needs_review": i.needs_review,
-                    "source_id": i.source_id,
-                }
-                for i in rows
-            ]
-        )
+        echo_json([dataclasses.asdict(i) for i in rows])
         return
     for i in rows:
-        date = {"event": i.event_start, "call": i.deadline}.get(i.kind, i.published_at)
         flag = f"  [review: {i.needs_review}]" if i.needs_review else ""
-        click.echo(f"{i.id:>5}  {i.kind:<5}  {i.state:<9}  {when(date)}  {i.title}{flag}")
+        click.echo(f"{i.id:>5}  {i.kind:<5}  {i.state:<9}  {when(i.date)}  {i.title}{flag}")
     if not rows:
         click.echo("no items")
 
@@ -205,6 +203,8 @@ def items_list(app: App, kind: str | None, state: str | None, as_json: bool) -> 
 @pass_app
 def items_add(app: App, /, **fields: str) -> None:
     """Queue an item written by an editor (times in newsletter.timezone)."""
+    from digest.compose.items import add_items, editor_item, to_entry
+
     item = editor_item(fields)
     if item.kind is ItemKind.EVENT and not item.date:
         raise ItemError("an event needs --date (its start)")
@@ -221,6 +221,8 @@ def items_add(app: App, /, **fields: str) -> None:
 def items_import(app: App, file: Path) -> None:
     """Queue the items of a YAML or CSV file (fields: kind, title, url, summary, date, end,
     deadline, location). Bad items are reported and skipped; the rest are queued."""
+    from digest.compose.items import import_items
+
     report = import_items(app.db, file, app.clock(), app.settings)
     for line in report.bad:
         click.echo(f"skipped: {line}", err=True)
@@ -239,6 +241,8 @@ def items_import(app: App, file: Path) -> None:
 @pass_app
 def items_reject(app: App, item_id: int) -> None:
     """Keep an item out of issues (it stays in the database)."""
+    from digest.compose.items import set_state
+
     click.echo(set_state(app.db, item_id, ItemState.REJECTED, app.clock()))
 
 
@@ -247,4 +251,6 @@ def items_reject(app: App, item_id: int) -> None:
 @pass_app
 def items_restore(app: App, item_id: int) -> None:
     """Put a rejected item back in the queue."""
+    from digest.compose.items import set_state
+
     click.echo(set_state(app.db, item_id, ItemState.QUEUED, app.clock()))

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from digest.cli.app import App, bind, echo_json, pass_app
-from digest.editing import SPOTLIGHT_KINDS, UNSET, edit_item, set_intro, set_spotlight, show_issue
-from digest.issues import ComposedIssue, compose_issue, latest_issue
-from digest.model import Spotlight
+from digest.model import SPOTLIGHT_KINDS, Spotlight
+
+if TYPE_CHECKING:
+    from digest.compose import ComposedIssue
+
+# The library (SQLAlchemy, the renderer) is imported inside each command: `digest --help`
+# and every other command do not pay for it.
 
 
 @click.command("compose")
 @pass_app
 def issue_compose(app: App) -> None:
     """Make the draft of the next issue from the queue, or refresh the current draft."""
+    from digest.compose import compose_issue
+
     composed = compose_issue(app.db, app.settings, app.clock)
     plan = composed.plan
     verb = "refreshed" if composed.refreshed else "composed"
@@ -47,9 +54,11 @@ def issue_compose(app: App) -> None:
 def issue_preview(app: App, number: int | None, out: Path | None, host: str, port: int) -> None:
     """Show the issue exactly as a subscriber receives it, on a local page that follows
     template and queue changes; with --out, write the HTML, text and a complete .eml."""
+    from digest.db.issues import latest_issue
+
     row = latest_issue(app.db, number)
     if out is not None:
-        from digest.preview import write_preview
+        from digest.send.sample import write_preview
 
         files = write_preview(row, app.settings, out, app.clock())
         click.echo(
@@ -83,36 +92,51 @@ def _refreshed(composed: ComposedIssue) -> None:
     )
 
 
-@click.command("pin")
-@click.argument("item_id", type=int)
-@pass_app
-def issue_pin(app: App, item_id: int) -> None:
-    """Keep ITEM in the draft even past its section's limit."""
-    _refreshed(edit_item(app.db, app.settings, app.clock, item_id, pinned=True, excluded=False))
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Toggle:
+    """A one-argument command that sets the draft's pin or exclusion flags for ITEM."""
+
+    name: str
+    help: str
+    pinned: bool | None = None
+    excluded: bool | None = None
+
+    def command(self) -> click.Command:
+        @click.command(self.name, help=self.help)
+        @click.argument("item_id", type=int)
+        @pass_app
+        def toggle(app: App, item_id: int) -> None:
+            from digest.compose.editing import edit_item
+
+            composed = edit_item(
+                app.db,
+                app.settings,
+                app.clock,
+                item_id,
+                pinned=self.pinned,
+                excluded=self.excluded,
+            )
+            _refreshed(composed)
+
+        return toggle
 
 
-@click.command("unpin")
-@click.argument("item_id", type=int)
-@pass_app
-def issue_unpin(app: App, item_id: int) -> None:
-    """Let ITEM compete for its place again."""
-    _refreshed(edit_item(app.db, app.settings, app.clock, item_id, pinned=False))
-
-
-@click.command("exclude")
-@click.argument("item_id", type=int)
-@pass_app
-def issue_exclude(app: App, item_id: int) -> None:
-    """Leave ITEM out of this issue (it stays queued for the next one)."""
-    _refreshed(edit_item(app.db, app.settings, app.clock, item_id, excluded=True, pinned=False))
-
-
-@click.command("include")
-@click.argument("item_id", type=int)
-@pass_app
-def issue_include(app: App, item_id: int) -> None:
-    """Undo `exclude`."""
-    _refreshed(edit_item(app.db, app.settings, app.clock, item_id, excluded=False))
+issue_pin = Toggle(
+    name="pin",
+    help="Keep ITEM in the draft even past its section's limit.",
+    pinned=True,
+    excluded=False,
+).command()
+issue_unpin = Toggle(
+    name="unpin", help="Let ITEM compete for its place again.", pinned=False
+).command()
+issue_exclude = Toggle(
+    name="exclude",
+    help="Leave ITEM out of this issue (it stays queued for the next one).",
+    excluded=True,
+    pinned=False,
+).command()
+issue_include = Toggle(name="include", help="Undo `exclude`.", excluded=False).command()
 
 
 @click.command("move")
@@ -122,6 +146,8 @@ def issue_include(app: App, item_id: int) -> None:
 @pass_app
 def issue_move(app: App, item_id: int, position: int | None, auto: bool) -> None:
     """Put ITEM at a place in its section."""
+    from digest.compose.editing import edit_item
+
     if (position is None) == (not auto):
         raise click.UsageError("give either --to N or --auto")
     _refreshed(
@@ -137,6 +163,8 @@ def issue_move(app: App, item_id: int, position: int | None, auto: bool) -> None
 @pass_app
 def issue_edit(app: App, item_id: int, title: str | None, summary: str | None, reset: bool) -> None:
     """Override ITEM's title or summary in this issue only."""
+    from digest.compose.editing import UNSET, edit_item
+
     if reset:
         composed = edit_item(app.db, app.settings, app.clock, item_id, title=None, summary=None)
     elif title is None and summary is None:
@@ -165,6 +193,8 @@ def issue_edit(app: App, item_id: int, title: str | None, summary: str | None, r
 @pass_app
 def issue_intro(app: App, text: str | None, path: Path | None, clear: bool) -> None:
     """Set the editorial introduction at the top of the draft."""
+    from digest.compose.editing import set_intro
+
     if clear:
         text = ""
     elif path is not None:
@@ -186,6 +216,8 @@ def issue_spotlight(
     app: App, kind: str, title: str, text: str, by: str, url: str, clear: bool
 ) -> None:
     """Add a quote, an interview or an "at a glance" link block to the draft."""
+    from digest.compose.editing import set_spotlight
+
     spotlight = None if clear else Spotlight(kind=kind, title=title, text=text, by=by, url=url)
     _refreshed(set_spotlight(app.db, app.settings, app.clock, spotlight))
 
@@ -196,6 +228,8 @@ def issue_spotlight(
 @pass_app
 def issue_show(app: App, number: int | None, as_json: bool) -> None:
     """Print what is in issue NUMBER (default: the newest)."""
+    from digest.compose.view import show_issue
+
     view = show_issue(app.db, number)
     if as_json:
         echo_json(dataclasses.asdict(view))

@@ -1,4 +1,4 @@
-"""`digest issue lint`: the checks of digest.render.lint, and SpamAssassin's score, on the
+"""`digest issue lint`: the checks of digest.lint, and SpamAssassin's score, on the
 issue as a sample subscriber receives it."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import click
 
 from digest.cli.app import App, echo_json, pass_app
-from digest.issues import latest_issue
-from digest.preview import preview_message
-from digest.render.lint import LintReport, lint_issue, spam_findings
-from digest.render.spam import NOT_INSTALLED, SpamReport, spam_check
+from digest.db.issues import latest_issue
+from digest.lint import LintReport, lint_issue
+from digest.lint.spam import NOT_INSTALLED, SpamReport, spam_check, spam_findings
+from digest.send.sample import preview_message
 
 
 def report_lines(report: LintReport) -> list[str]:

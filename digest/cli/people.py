@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from digest.cli.app import App, echo_json, pass_app, when
+from digest.db.subscribers import list_subscribers
+from digest.model import SubscriberStatus
 from subscribers.importer import import_csv
 from subscribers.lifecycle import add_subscriber, export_csv, forget, show, unsubscribe
-from subscribers.store import list_subscribers
 
-STATUSES = ["pending", "active", "unsubscribed", "bounced", "complained", "suppressed"]
+STATUS = click.Choice([s.value for s in SubscriberStatus])
+
+
+def _status(value: str | None) -> SubscriberStatus | None:
+    return SubscriberStatus(value) if value else None
 
 
 @click.group()
@@ -92,14 +98,13 @@ def subscribers_import(
 
 
 @subscribers.command("list")
-@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@click.option("--status", type=STATUS, help="Only this status.")
 @click.option("--limit", type=int, help="At most this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def subscribers_list(app: App, status: str | None, limit: int | None, as_json: bool) -> None:
     """List subscribers."""
-    with app.db.session() as session:
-        rows = list_subscribers(session, status, limit)
+    rows = list_subscribers(app.db, _status(status), limit)
     if as_json:
         echo_json(
             [
@@ -129,7 +134,7 @@ def subscribers_list(app: App, status: str | None, limit: int | None, as_json: b
 @pass_app
 def subscribers_show(app: App, email: str, as_json: bool) -> None:
     """Everything stored about EMAIL: status, preferences, consent, deliveries, bounces."""
-    record = show(app.db, email)
+    record = asdict(show(app.db, email))
     if as_json:
         echo_json(record)
         return
@@ -139,11 +144,11 @@ def subscribers_show(app: App, email: str, as_json: bool) -> None:
 
 @subscribers.command("export")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@click.option("--status", type=STATUS, help="Only this status.")
 @pass_app
 def subscribers_export(app: App, file: Path, status: str | None) -> None:
     """Write subscribers to a CSV file (safe to open in a spreadsheet)."""
-    count = export_csv(app.db, file, status)
+    count = export_csv(app.db, file, _status(status))
     click.echo(f"exported {count} subscriber(s) to {file}")
 
 

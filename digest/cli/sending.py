@@ -7,9 +7,10 @@ import sys
 import click
 
 from digest.cli.app import App, echo_json, pass_app, progress_bar, when
-from digest.issues import latest_issue
+from digest.db.issues import latest_issue
+from digest.db.ledger import due_count
+from digest.model import DeliveryStatus, IssueStatus
 from digest.send import SendReport, send_issue
-from digest.send.ledger import due_count
 from digest.send.policy import counts_line, group_replies
 from digest.send.proof import send_proof
 from digest.send.watch import issue_status, retry_failed
@@ -54,13 +55,15 @@ def issue_send(
         if dry_run:
             raise click.UsageError("--test sends one copy; it cannot be a --dry-run")
         row = latest_issue(app.db, number)
-        reply = send_proof(row, app.settings, address, app.clock())
+        reply = send_proof(row, app.settings, address, app.clock(), app.relay)
         click.echo(f"test copy of issue #{row.number} sent to {address}: {reply.line}")
         return
     if dry_run:
-        report = send_issue(app.db, app.settings, app.clock, number=number, dry_run=True)
-        already = report.counts.get("sent", 0)
-        failed = report.counts.get("failed", 0)
+        report = send_issue(
+            app.db, app.settings, app.clock, relay=app.relay, number=number, dry_run=True
+        )
+        already = report.counts.get(DeliveryStatus.SENT, 0)
+        failed = report.counts.get(DeliveryStatus.FAILED, 0)
         click.echo(
             f"dry run: issue #{report.number} ({report.status}) would go to {report.due} of "
             f"{report.recipients} active subscriber(s) ({already} already have it"
@@ -76,6 +79,7 @@ def issue_send(
             app.db,
             app.settings,
             app.clock,
+            relay=app.relay,
             number=row.number,
             force=force,
             progress=advance,
@@ -106,8 +110,8 @@ def _print_report(report: SendReport) -> None:
             f"{head}; stopped: the relay cannot be reached ({report.breaker}); nobody was "
             "charged an attempt, run again when it is back"
         )
-    elif report.status == "sent":
-        failed_rows = report.counts.get("failed", 0)
+    elif report.status is IssueStatus.SENT:
+        failed_rows = report.counts.get(DeliveryStatus.FAILED, 0)
         click.echo(
             f"{head}; complete" + (f", {failed_rows} failed (reasons above)" if failed_rows else "")
         )
@@ -121,7 +125,8 @@ def _print_report(report: SendReport) -> None:
 
 
 def _waiting(report: SendReport) -> int:
-    return sum(report.counts.get(s, 0) for s in ("deferred", "pending", "sending"))
+    waiting = (DeliveryStatus.DEFERRED, DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+    return sum(report.counts.get(s, 0) for s in waiting)
 
 
 @click.command("status")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 
 from digest.cli.app import App, bind, pass_app
-from digest.web import serve, url_of
-from digest.web.public import public_app
 
 
 @click.command("serve")
@@ -22,6 +20,10 @@ def serve_command(app: App, host: str | None, port: int | None) -> None:
     client address (for the signup rate limit) is read from X-Forwarded-For, which uvicorn
     trusts from 127.0.0.1 and ::1 only; set FORWARDED_ALLOW_IPS for a proxy elsewhere.
     """
+    # The web stack (Starlette, uvicorn) is imported here: other commands do not pay for it.
+    from digest.web import serve, url_of
+    from digest.web.public import public_app
+
     settings = app.settings
     host = host or settings.web.host
     port = settings.web.port if port is None else port

@@ -4,18 +4,17 @@ stops the others."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from digest.collect.clean import one_line
 from digest.db.engine import Database
-from digest.db.schema import Source
+from digest.db.items import expire_items, store_entries
+from digest.db.sources import FetchOutcome, record_fetch, source_refs
 from digest.errors import CollectError
-from digest.model import Entry, Fetched, ParseOptions, SourceKind, SourceRef, SourceReport
-from digest.queue import expire_items, store_entries
+from digest.model import Entry, Fetched, ParseOptions, SourceRef, SourceReport
 from digest.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,24 +23,18 @@ if TYPE_CHECKING:
 # The fetcher (httpx) and the parse sandbox are imported by the functions that use them:
 # digest.collect.clean, which the renderer needs, must not cost the whole collector.
 
+LOG = logging.getLogger(__name__)
 
-def source_ref(row: Source) -> SourceRef:
-    return SourceRef(
-        id=row.id,
-        url=row.url,
-        name=row.name,
-        kind=SourceKind(row.kind),
-        etag=row.etag,
-        last_modified=row.last_modified,
-        dayfirst=row.dayfirst,
-        timezone=row.timezone,
-    )
+
+def internal_error(error: BaseException) -> str:
+    """The one line for an exception no check expected: a bug or an exotic failure, said
+    apart from what a hostile or broken feed causes (a CollectError's own text)."""
+    return one_line(f"internal error: {error.__class__.__name__}: {error}", 1000)
 
 
 def collect(db: Database, settings: Settings, clock: Callable[[], datetime]) -> list[SourceReport]:
     """Fetch all sources concurrently, then queue what each brought; returns one report each."""
-    with db.session() as session:
-        sources = [source_ref(s) for s in session.scalars(select(Source).order_by(Source.id))]
+    sources = source_refs(db)
     from digest.collect.fetch import fetch_all
     from digest.collect.sandbox import ParseSandbox
 
@@ -51,8 +44,7 @@ def collect(db: Database, settings: Settings, clock: Callable[[], datetime]) -> 
             _store(db, settings, sandbox, source, result, clock())
             for source, result in zip(sources, results, strict=True)
         ]
-    with db.session() as session:
-        expire_items(session, clock())
+    expire_items(db, clock())
     return reports
 
 
@@ -103,38 +95,29 @@ def _store(
             report = SourceReport(source=source, status=304)
         else:
             entries = sandbox.parse(result, parse_options(source, settings, now))
-            with db.session() as session:
-                new, updated = store_entries(session, source.id, entries, now)
+            new, updated = store_entries(db, source.id, entries, now)
             report = SourceReport(
                 source=source, status=status, found=len(entries), new=new, updated=updated
             )
     except CollectError as e:
         report = SourceReport(source=source, status=status, error=one_line(str(e), 1000))
     except Exception as e:
-        error = one_line(f"unexpected {e.__class__.__name__}: {e}", 1000)
-        report = SourceReport(source=source, status=status, error=error)
-    _record_health(db, source, result, report, now)
+        # One source's bug must not stop the others: the operator gets the one line, the
+        # log the traceback (shown by `digest --debug collect` and in the scheduler's log).
+        LOG.error("%s: internal error while collecting", source.url, exc_info=True)
+        report = SourceReport(source=source, status=status, error=internal_error(e))
+    new_body = isinstance(result, Fetched) and not result.not_modified
+    record_fetch(
+        db,
+        source.id,
+        FetchOutcome(
+            status=report.status,
+            error=report.error,
+            found=report.found,
+            new_body=new_body,
+            etag=result.etag if isinstance(result, Fetched) else None,
+            last_modified=result.last_modified if isinstance(result, Fetched) else None,
+        ),
+        now,
+    )
     return report
-
-
-def _record_health(
-    db: Database,
-    source: SourceRef,
-    result: Fetched | CollectError,
-    report: SourceReport,
-    now: datetime,
-) -> None:
-    with db.session() as session:
-        row = session.get_one(Source, source.id)
-        row.last_fetch_at = now
-        row.last_status = report.status
-        if report.error:
-            row.consecutive_failures += 1
-            row.last_error = report.error.splitlines()[0][:1000]
-            return
-        row.last_success_at = now
-        row.consecutive_failures = 0
-        row.last_error = None
-        if isinstance(result, Fetched) and not result.not_modified:
-            row.etag, row.last_modified = result.etag, result.last_modified
-            row.items_found = report.found

@@ -1,60 +1,31 @@
-"""Cleaning what feeds send: plain-text titles, allowlist-sanitized summaries, dates."""
+"""Cleaning what feeds send, beyond digest.text: storable links and ids, one-line error
+messages, and deadlines given as dates."""
 
 from __future__ import annotations
 
 import hashlib
-import html
-import re
-import warnings
 from datetime import UTC, datetime, time
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
-import nh3
-from dateutil import parser as dateparser
-from dateutil.parser import UnknownTimezoneWarning
-
 from digest.links import strip_tracking
+from digest.text import CONTROL_CHARS, WHITESPACE
 
-SUMMARY_TAGS = {"p", "br", "a", "strong", "b", "em", "i", "ul", "ol", "li", "blockquote", "code"}
-SUMMARY_ATTRIBUTES = {"a": {"href", "title"}}
-URL_SCHEMES = {"http", "https", "mailto"}
 LINK_SCHEMES = ("http", "https")
 # What an item's fields may hold at most (the columns of the items table).
 MAX_LINK, MAX_GUID, MAX_TITLE, MAX_LOCATION = 2048, 2048, 500, 500
-_SPACE = re.compile(r"\s+")
-# C0 controls but tab and line breaks, DEL and C1 controls: never text, and PostgreSQL
-# refuses NUL outright.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# Line breaks and block elements separate words: "<p>One.</p><p>Two.</p>" is "One. Two.".
-_BREAK = re.compile(
-    r"<\s*/?\s*(?:br|p|div|li|ul|ol|dd|dt|dl|blockquote|pre|hr|h[1-6]|tr|td|th|table)\b",
-    re.IGNORECASE,
-)
-
-
-def plain_text(markup: str) -> str:
-    """Tags stripped, entities decoded, whitespace (CR/LF included) folded to single spaces."""
-    text = nh3.clean(
-        _BREAK.sub(r" \g<0>", markup), tags=set(), clean_content_tags={"script", "style"}
-    )
-    return _SPACE.sub(" ", _CONTROL.sub("", html.unescape(text))).strip()
 
 
 def one_line(text: str, limit: int = 300) -> str:
     """A message built from outside text: first line only, no control characters, cut."""
-    first = _CONTROL.sub("", text.strip().split("\n", 1)[0]).strip()
+    first = CONTROL_CHARS.sub("", text.strip().split("\n", 1)[0]).strip()
     return first if len(first) <= limit else first[: limit - 1] + "…"
-
-
-def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
-    return strip_tracking(value) if attribute == "href" else value
 
 
 def clean_link(link: str, base: str = "") -> str:
     """An absolute http(s) link without tracking parameters, resolved against `base`; empty
     for anything else (javascript:, data:, tag: ids, links too long to store)."""
-    link = _SPACE.sub("", _CONTROL.sub("", link))
+    link = WHITESPACE.sub("", CONTROL_CHARS.sub("", link))
     if not link:
         return ""
     try:
@@ -72,72 +43,10 @@ def clean_guid(guid: str | None) -> str | None:
     for its column replaced by its hash, which still tells stories apart."""
     if guid is None:
         return None
-    guid = _CONTROL.sub("", guid).strip()
+    guid = CONTROL_CHARS.sub("", guid).strip()
     if len(guid) > MAX_GUID:
         return "sha256:" + hashlib.sha256(guid.encode("utf-8", "replace")).hexdigest()
     return guid or None
-
-
-def sanitize_summary(markup: str, limit: int) -> str:
-    """Allowlisted HTML (no scripts, handlers, iframes, forms or styles), cut to `limit` chars.
-
-    A summary longer than the limit becomes plain text cut at a word boundary, so the cut
-    can never leave a tag open.
-    """
-    clean = nh3.clean(
-        _CONTROL.sub("", markup),
-        tags=SUMMARY_TAGS,
-        attributes=SUMMARY_ATTRIBUTES,
-        url_schemes=URL_SCHEMES,
-        link_rel="noopener noreferrer",
-        clean_content_tags={"script", "style"},
-        attribute_filter=_filter_attribute,
-    ).strip()
-    text = plain_text(clean)
-    if len(text) <= limit:
-        return clean
-    return html.escape(cut_at_word(text, limit), quote=False)
-
-
-def cut_at_word(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters: after the last whole sentence if that keeps more
-    than half, else at a word boundary with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    sentence = max(text.rfind(end, 0, limit) for end in (". ", "! ", "? "))
-    if sentence > limit // 2:
-        return text[: sentence + 1]
-    head = text[: limit - 1]
-    space = head.rfind(" ")
-    if space > limit // 2:
-        head = head[:space]
-    return head.rstrip(" ,;:.-") + "…"
-
-
-def parse_datetime(value: str, *, dayfirst: bool = True, tz: str = "UTC") -> datetime | None:
-    """An aware UTC datetime from a date or timestamp string, or None when it is not one.
-
-    ISO 8601 is tried first: dateutil's `dayfirst` would read 2026-12-06 as 12 June.
-    """
-    value = value.strip()
-    try:
-        parsed = dateparser.isoparse(value)
-    except (ValueError, OverflowError):
-        try:
-            # An unknown zone name ("CEST", "heure de Paris") is read as no zone, which is
-            # what this function does with it anyway; dateutil warns on each one.
-            with warnings.catch_warnings(action="ignore", category=UnknownTimezoneWarning):
-                parsed = dateparser.parse(value, dayfirst=dayfirst)
-        except (ValueError, OverflowError):
-            return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(tz))
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):  # year 1 or 9999 pushed past the calendar's ends
-        return None
 
 
 def end_of_day(day: datetime, tz: str = "UTC") -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from digest.collect import internal_error
 from digest.collect.clean import one_line
 from digest.errors import CollectError
 from digest.model import Fetched, SourceRef
@@ -21,6 +23,7 @@ TOTAL_TIMEOUTS = 4
 GZIP_MAGIC = b"\x1f\x8b"
 # Validators longer than their columns are useless when cut, so they are not kept at all.
 MAX_ETAG, MAX_LAST_MODIFIED = 500, 100
+LOG = logging.getLogger(__name__)
 
 
 async def fetch_one(client: httpx.AsyncClient, source: SourceRef, cfg: CollectSettings) -> Fetched:
@@ -198,8 +201,10 @@ async def fetch_all(
             except CollectError as e:
                 return e
             except Exception as e:
-                # A bug or an exotic failure in one fetch must not cancel all the others.
-                return CollectError(one_line(f"unexpected {e.__class__.__name__}: {e}"))
+                # A bug or an exotic failure in one fetch must not cancel all the others;
+                # its traceback goes to the log, its one line to the source's report.
+                LOG.error("%s: internal error while fetching", source.url, exc_info=True)
+                return CollectError(internal_error(e))
 
     async with make_client(cfg) as client:
         return list(await asyncio.gather(*(guarded(client, s) for s in sources)))

@@ -10,19 +10,11 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 
-from digest.collect.clean import (
-    MAX_LOCATION,
-    MAX_TITLE,
-    clean_guid,
-    clean_link,
-    cut_at_word,
-    one_line,
-    plain_text,
-    sanitize_summary,
-)
+from digest.collect.clean import MAX_LOCATION, MAX_TITLE, clean_guid, clean_link, one_line
 from digest.collect.rrules import check_rules
 from digest.errors import CollectError
 from digest.model import Entry, Fetched, ItemKind, ParseOptions
+from digest.text import cut_at_word, plain_text, sanitize_summary
 
 # A calendar whose rules would produce more occurrences than this in the window is cut.
 MAX_OCCURRENCES = 500

@@ -7,10 +7,11 @@ import html
 import json
 from typing import Any
 
-from digest.collect.clean import clean_link, one_line, parse_datetime
+from digest.collect.clean import clean_link, one_line
 from digest.collect.parse import entry_from_text
 from digest.errors import CollectError
 from digest.model import Entry, Fetched, ParseOptions
+from digest.text import parse_datetime
 
 
 def looks_like_json_feed(fetched: Fetched) -> bool:

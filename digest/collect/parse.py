@@ -15,12 +15,8 @@ from digest.collect.clean import (
     MAX_TITLE,
     clean_guid,
     clean_link,
-    cut_at_word,
     end_of_day,
     one_line,
-    parse_datetime,
-    plain_text,
-    sanitize_summary,
 )
 from digest.collect.sniff import (
     MAX_ENTITY_EXPANSION,
@@ -30,6 +26,7 @@ from digest.collect.sniff import (
 )
 from digest.errors import CollectError
 from digest.model import Entry, Fetched, ItemKind, ParseOptions
+from digest.text import cut_at_word, parse_datetime, plain_text, sanitize_summary
 
 # A date as feeds and editors write it: ISO 8601, 22/10/2017, 13 December 2017, Dec 13, 2017.
 DATE = (

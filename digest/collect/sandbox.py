@@ -10,15 +10,17 @@ runs in a worker process that is killed when it overruns.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import resource
 import signal
+import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Any
 
-from digest.collect.clean import one_line
+from digest.collect import internal_error
 from digest.collect.formats import parse_body
 from digest.errors import CollectError
 from digest.model import Entry, Fetched, ParseOptions
@@ -28,6 +30,7 @@ from digest.model import Entry, Fetched, ParseOptions
 PARSE_MEMORY_BYTES = 2_000_000_000
 # Importing the parsers in a new process takes a second or two on a slow machine.
 START_SECONDS = 60.0
+LOG = logging.getLogger(__name__)
 
 
 class ParseSandbox:
@@ -77,6 +80,10 @@ class ParseSandbox:
         if status == "ok":
             entries: list[Entry] = value
             return entries
+        if status == "internal":
+            line, trace = value
+            LOG.error("%s: internal error while parsing\n%s", fetched.url, trace.rstrip())
+            raise CollectError(line)
         raise CollectError(str(value))
 
     def close(self) -> None:
@@ -147,5 +154,6 @@ def _serve(conn: Connection) -> None:
         except MemoryError:
             reply = ("error", f"parsing needed more than {PARSE_MEMORY_BYTES // 10**6} MB")
         except Exception as e:
-            reply = ("error", one_line(f"unexpected {e.__class__.__name__}: {e}", 1000))
+            # A bug, not a hostile feed: the parent logs the traceback from here.
+            reply = ("internal", (internal_error(e), traceback.format_exc()))
         conn.send(reply)

@@ -11,20 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from digest.collect import collect
+from digest.collect.sources import add_source
+from digest.compose import compose_issue
 from digest.db.engine import Database
-from digest.db.schema import Item
+from digest.db.issues import latest_issue
+from digest.db.items import queue_counts
 from digest.demo.server import FEEDS, FeedServer
 from digest.errors import ConfigError
-from digest.issues import compose_issue, latest_issue
 from digest.model import SourceKind
-from digest.preview import write_preview
 from digest.send import Progress, send_issue
 from digest.send.capture import CaptureProcess
+from digest.send.sample import write_preview
+from digest.send.wiring import smtp_relay
 from digest.settings import load_settings, starter_file
-from digest.sources import add_source
 from subscribers.importer import import_csv
 
 MARKER = ".digest-demo"
@@ -96,11 +96,7 @@ def run_demo(
             for name in FEEDS:
                 add_source(db, feeds.url(name), SourceKind(name), f"Demo {name}", clock())
             collect(db, settings, clock)
-        with db.session() as session:
-            items = {
-                str(kind): int(n)
-                for kind, n in session.execute(select(Item.kind, func.count()).group_by(Item.kind))
-            }
+        items = queue_counts(db)
         issue = compose_issue(db, settings, clock)
         roster = workspace / "subscribers.csv"
         with roster.open("w", newline="", encoding="utf-8") as handle:
@@ -113,7 +109,9 @@ def run_demo(
             live = dataclasses.replace(
                 settings, smtp=dataclasses.replace(settings.smtp, port=capture.port)
             )
-            report = send_issue(db, live, clock, number=issue.number, progress=progress)
+            report = send_issue(
+                db, live, clock, relay=smtp_relay(live), number=issue.number, progress=progress
+            )
         preview = write_preview(
             latest_issue(db, issue.number), settings, workspace / "preview", clock()
         )

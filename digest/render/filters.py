@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import nh3
 from markupsafe import Markup
 
-from digest.collect.clean import SUMMARY_ATTRIBUTES, SUMMARY_TAGS, URL_SCHEMES, plain_text
 from digest.model import QueuedItem
+from digest.text import SUMMARY_ATTRIBUTES, SUMMARY_TAGS, URL_SCHEMES, plain_text
 
 
 def make_filters(timezone: str) -> dict[str, object]:

@@ -14,15 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
-
+# Modules, not names: digest.db.ledger imports digest.send.policy, which runs this file
+# first when the ledger is imported first; their names are read when a send runs.
+from digest.db import ledger as sql_ledger
+from digest.db import sending as issues_table
 from digest.db.engine import Database
-from digest.db.schema import Issue, IssueItem, Item
+from digest.db.issues import latest_issue, stored_plan
+from digest.db.subscribers import active_count
 from digest.errors import SendError, StorageError
-from digest.issues import latest_issue, stored_plan
-from digest.model import DeliveryStatus, ItemState, Recipient
-from digest.send import lease, ledger
+from digest.model import DeliveryStatus, IssueStatus, Recipient, StoredIssue
+from digest.send import lease
 from digest.send.journal import Journal, journal_path, read_journal
 from digest.send.message import make_message_id
 from digest.send.pacing import Pacer
@@ -30,11 +31,11 @@ from digest.send.personalize import Personalizer, message_template, section_vari
 from digest.send.policy import FINAL, ExitStatus, RetryPolicy, Settled, exit_status
 from digest.send.preflight import Facts, reasons_not_to_send
 from digest.send.run import Notify, Progress, SendRun
-
-__all__ = ["Notify", "Progress", "SendReport", "send_issue"]
-from digest.send.transport import SmtpTransport, Transport
+from digest.send.verp import envelope_senders
+from digest.send.wiring import Relay
 from digest.settings import Settings
-from subscribers.store import active_count
+
+__all__ = ["Notify", "Progress", "Relay", "SendReport", "send_issue"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,7 +52,7 @@ class SendReport:
     failures: tuple[Settled, ...] = ()
     breaker: str | None = None
     next_due: datetime | None = None
-    status: str = ""  # the issue's status afterwards
+    status: IssueStatus  # the issue's status afterwards
 
     @property
     def sent(self) -> int:
@@ -80,55 +81,53 @@ def send_issue(
     settings: Settings,
     clock: Callable[[], datetime],
     *,
+    relay: Relay,
     number: int | None = None,
     dry_run: bool = False,
     force: bool = False,
     progress: Progress | None = None,
     notify: Notify | None = None,
-    transport_factory: Callable[[], Transport] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SendReport:
-    """Send issue `number` (default: the newest) to every active subscriber who lacks it.
+    """Send issue `number` (default: the newest) through `relay` to every active subscriber
+    who lacks it.
 
     A draft is checked first (recipients, lint, placeholder sender and links; `force` skips
     the checks) and stays a draft when a check fails (SendError)."""
     started = time.perf_counter()
     issue = latest_issue(db, number)
     full = message_template(issue, settings, clock())
-    with db.session() as session:
-        plan = stored_plan(session, issue)
+    plan = stored_plan(db, issue)
     personalizer = Personalizer(full, settings, section_variants(plan, full, settings, clock()))
     if dry_run:
         return _dry_run(db, issue, personalizer)
-    if issue.status == "sent":
+    if issue.status is IssueStatus.SENT:
         with db.session() as session:
-            done = ledger.counts(session, issue.id)
+            done = sql_ledger.counts(session, issue.id)
         return SendReport(
-            number=issue.number, recipients=sum(done.values()), counts=done, status="sent"
+            number=issue.number, recipients=sum(done.values()), counts=done, status=issue.status
         )
-    if issue.status == "draft" and not force:
+    if issue.status is IssueStatus.DRAFT and not force:
         _preflight(db, settings, issue, clock())
+    senders = envelope_senders(relay.envelope_from, settings)
     owner = lease.Owner.me()
-    with db.session() as session:
-        now = clock()
-        lease.acquire(session, issue.id, owner, now)
-        row = session.get_one(Issue, issue.id)
-        if row.status == "draft":
-            row.status, row.send_started_at = "sending", now
-    sql = ledger.SqlLedger(db, issue.id, owner)
+    lease.acquire(db, issue.id, owner, clock())
+    ledger = sql_ledger.SqlLedger(db, issue.id, str(owner))
     path = journal_path(settings.data_dir, db.url, issue.id)
     try:
+        issues_table.start_sending(db, issue.id, clock())
         earlier = read_journal(path)
-        replayed = sql.replay(earlier.settled)
-        interrupted = sql.requeue_interrupted(clock())
-        sql.add_missing(clock(), lambda sid: make_message_id(settings, issue.number, sid))
+        replayed = ledger.replay(earlier.settled)
+        interrupted = ledger.requeue_interrupted(clock())
+        ledger.add_missing(clock(), lambda sid: make_message_id(settings, issue.number, sid))
         path.unlink(missing_ok=True)  # all it held is in the ledger now
         journal = Journal(path)
         run = SendRun(
-            ledger=sql,
+            ledger=ledger,
             journal=journal,
             personalizer=personalizer,
-            transport_factory=transport_factory or (lambda: SmtpTransport(settings.smtp)),
+            senders=senders,
+            transport_factory=relay.transport_factory,
             pacer=Pacer.from_settings(settings.smtp),
             policy=retry_policy(settings),
             clock=clock,
@@ -145,31 +144,31 @@ def send_issue(
     finally:
         # A database that is gone cannot release the lease; it goes stale by itself, and the
         # error that stopped the run is the one to report.
-        with contextlib.suppress(StorageError), db.session() as session:
-            lease.release(session, issue.id, owner)
+        with contextlib.suppress(StorageError):
+            lease.release(db, issue.id, owner)
     with db.session() as session:
-        final = ledger.counts(session, issue.id)
-        report = SendReport(
-            number=issue.number,
-            recipients=sum(final.values()),
-            counts=final,
-            resumed=len(earlier.on_the_wire & interrupted),
-            replayed=replayed,
-            seconds=time.perf_counter() - started,
-            failures=result.failures,
-            breaker=result.breaker,
-            next_due=result.next_due,
-            status="sending",
-        )
-        if report.finished and result.breaker is None:
-            _mark_sent(session, issue.id, clock())
-            report = replace(report, status="sent")
+        final = sql_ledger.counts(session, issue.id)
+    report = SendReport(
+        number=issue.number,
+        recipients=sum(final.values()),
+        counts=final,
+        resumed=len(earlier.on_the_wire & interrupted),
+        replayed=replayed,
+        seconds=time.perf_counter() - started,
+        failures=result.failures,
+        breaker=result.breaker,
+        next_due=result.next_due,
+        status=IssueStatus.SENDING,
+    )
+    if report.finished and result.breaker is None:
+        issues_table.mark_sent(db, issue.id, clock())
+        report = replace(report, status=IssueStatus.SENT)
     return report
 
 
-def _preflight(db: Database, settings: Settings, issue: Issue, now: datetime) -> None:
-    from digest.preview import preview_message
-    from digest.render.lint import lint_issue
+def _preflight(db: Database, settings: Settings, issue: StoredIssue, now: datetime) -> None:
+    from digest.lint import lint_issue
+    from digest.send.sample import preview_message
 
     with db.session() as session:
         recipients = active_count(session)
@@ -186,11 +185,11 @@ def _preflight(db: Database, settings: Settings, issue: Issue, now: datetime) ->
         )
 
 
-def _dry_run(db: Database, issue: Issue, personalizer: Personalizer) -> SendReport:
+def _dry_run(db: Database, issue: StoredIssue, personalizer: Personalizer) -> SendReport:
     with db.session() as session:
         active = active_count(session)
-        done = ledger.counts(session, issue.id)
-        due = ledger.due_count(session, issue.id)
+        done = sql_ledger.counts(session, issue.id)
+        due = sql_ledger.due_count(session, issue.id)
     sample = personalizer.message(
         Recipient(
             delivery_id=0,
@@ -208,13 +207,4 @@ def _dry_run(db: Database, issue: Issue, personalizer: Personalizer) -> SendRepo
         sample_size=len(sample),
         due=due,
         status=issue.status,
-    )
-
-
-def _mark_sent(session: Session, issue_id: int, now: datetime) -> None:
-    row = session.get_one(Issue, issue_id)
-    row.status, row.sent_at = "sent", now
-    items = select(IssueItem.item_id).where(IssueItem.issue_id == issue_id)
-    session.execute(
-        update(Item).where(Item.id.in_(items)).values(state=ItemState.PUBLISHED, updated_at=now)
     )

@@ -15,10 +15,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
-
-from digest.db.schema import Issue
+from digest.db.engine import Database
+from digest.db.lease import release_lease, take_lease
 from digest.errors import SendError
 
 LEASE_SECONDS = 120.0
@@ -57,34 +55,26 @@ class Owner:
         return False
 
 
-def acquire(session: Session, issue_id: int, owner: Owner, now: datetime) -> None:
+def acquire(db: Database, issue_id: int, owner: Owner, now: datetime) -> None:
     """Take the issue's send lease or raise SendError saying who holds it."""
-    for _ in range(3):
-        holder, heartbeat = session.execute(
-            select(Issue.send_owner, Issue.send_heartbeat_at).where(Issue.id == issue_id)
-        ).one()
-        stale = now - timedelta(seconds=LEASE_SECONDS)
-        conditions = [Issue.send_owner.is_(None), Issue.send_heartbeat_at < stale]
-        previous = Owner.parse(holder) if holder else None
-        if previous is not None and previous.is_gone():
-            conditions.append(Issue.send_owner == holder)
-        taken = session.execute(
-            update(Issue)
-            .where(Issue.id == issue_id, or_(*conditions))
-            .values(send_owner=str(owner), send_heartbeat_at=now)
-            .returning(Issue.id)
-        ).first()
-        if taken is not None:
-            return
-        # Another sender may have taken or released the lease between the two statements:
-        # look again before saying who holds it.
-        session.rollback()
-        holder, heartbeat = session.execute(
-            select(Issue.send_owner, Issue.send_heartbeat_at).where(Issue.id == issue_id)
-        ).one()
-        if holder is not None:
-            raise SendError(_held_by(Owner.parse(holder), holder, heartbeat, now))
-    raise SendError("the send lease changes hands too fast; try again")
+    holder = take_lease(
+        db,
+        issue_id,
+        str(owner),
+        now,
+        stale_before=now - timedelta(seconds=LEASE_SECONDS),
+        gone=_is_gone,
+    )
+    if holder is None:
+        return
+    if holder.owner is None:
+        raise SendError("the send lease changes hands too fast; try again")
+    raise SendError(_held_by(Owner.parse(holder.owner), holder.owner, holder.heartbeat_at, now))
+
+
+def _is_gone(text: str) -> bool:
+    previous = Owner.parse(text)
+    return previous is not None and previous.is_gone()
 
 
 def _held_by(holder: Owner | None, text: str, heartbeat: datetime | None, now: datetime) -> str:
@@ -101,21 +91,5 @@ def _held_by(holder: Owner | None, text: str, heartbeat: datetime | None, now: d
     )
 
 
-def renew(session: Session, issue_id: int, owner: Owner, now: datetime) -> None:
-    """Refresh the heartbeat; SendError if another process has taken the lease over."""
-    renewed = session.execute(
-        update(Issue)
-        .where(Issue.id == issue_id, Issue.send_owner == str(owner))
-        .values(send_heartbeat_at=now)
-        .returning(Issue.id)
-    ).first()
-    if renewed is None:
-        raise SendError("the send lease was taken over by another process; stopping")
-
-
-def release(session: Session, issue_id: int, owner: Owner) -> None:
-    session.execute(
-        update(Issue)
-        .where(Issue.id == issue_id, Issue.send_owner == str(owner))
-        .values(send_owner=None, send_heartbeat_at=None)
-    )
+def release(db: Database, issue_id: int, owner: Owner) -> None:
+    release_lease(db, issue_id, str(owner))

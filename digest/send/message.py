@@ -1,4 +1,5 @@
-"""The issue as an email: built once per issue, personalized per subscriber by substitution.
+"""Every message the newsletter sends is built here: the issue, once per issue, personalized
+per subscriber by substitution, and single mails (the signup confirmation) the same way.
 
 The MIME skeleton, the common headers and the quoted-printable bodies are made once; per
 subscriber only a few headers and the placeholders' values are made and encoded (binascii's
@@ -12,6 +13,7 @@ import html
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -122,7 +124,6 @@ def _qp(text: str) -> bytes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageTemplate:
-    envelope_from: str
     common_headers: bytes  # From, Subject, Date, ..., ending with CRLF
     boundary: str
     text: str  # CRLF line ends, placeholders in
@@ -156,22 +157,26 @@ class MessageTemplate:
             ),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         )
-        text = self._text.fill(
-            {
-                PLACEHOLDERS.unsubscribe: links.unsubscribe,
-                PLACEHOLDERS.preferences: links.preferences,
-                PLACEHOLDERS.greeting: links.greeting,
-            },
-            stuffed=stuffed,
-        )
-        body_html = self._html.fill(
-            {
-                PLACEHOLDERS.unsubscribe: html.escape(links.unsubscribe),
-                PLACEHOLDERS.preferences: html.escape(links.preferences),
-                PLACEHOLDERS.greeting: html.escape(links.greeting),
-            },
-            stuffed=stuffed,
-        )
+        text = {
+            PLACEHOLDERS.unsubscribe: links.unsubscribe,
+            PLACEHOLDERS.preferences: links.preferences,
+            PLACEHOLDERS.greeting: links.greeting,
+        }
+        escaped = {marker: html.escape(value) for marker, value in text.items()}
+        return self._assemble(head, text, escaped, stuffed=stuffed)
+
+    def addressed(self, recipient: Recipient, *, stuffed: bool = False) -> bytes:
+        """The complete message to one person, outside the list (a confirmation mail): To
+        and Message-ID only, no list headers, and any placeholder text left as it is."""
+        head = _to_header(recipient) + _headers(("Message-ID", recipient.message_id))
+        unchanged = {marker: marker for marker in MARKERS}
+        return self._assemble(head, unchanged, unchanged, stuffed=stuffed)
+
+    def _assemble(
+        self, head: bytes, text: dict[str, str], html_values: dict[str, str], *, stuffed: bool
+    ) -> bytes:
+        text_body = self._text.fill(text, stuffed=stuffed)
+        html_body = self._html.fill(html_values, stuffed=stuffed)
         text_head, html_head, end = self._heads
         # Header lines start with a name or (folded) with white space, the part heads with
         # "--": none of them needs stuffing.
@@ -181,10 +186,10 @@ class MessageTemplate:
                 self.common_headers,
                 b"\r\n",
                 text_head,
-                text,
+                text_body,
                 b"\r\n",
                 html_head,
-                body_html,
+                html_body,
                 b"\r\n",
                 end,
             )
@@ -263,6 +268,36 @@ def build_template(
     number: int,
     date: datetime,
 ) -> MessageTemplate:
+    """The issue's message: the common headers, the list's own, and the two parts."""
+    cfg = settings.newsletter
+    return mail_template(
+        settings=settings,
+        subject=subject,
+        html_body=html_body,
+        text_body=text_body,
+        date=date,
+        headers=(
+            ("List-Id", f"{cfg.name} <newsletter.{message_domain(settings)}>"),
+            # Not a standard header, but vacation responders and many filters take it as "do
+            # not answer this automatically".
+            ("Precedence", "bulk"),
+            ("Feedback-ID", feedback_id(settings, number)),
+            ("X-Digest-Issue", str(number)),
+        ),
+    )
+
+
+def mail_template(
+    *,
+    settings: Settings,
+    subject: str,
+    html_body: str,
+    text_body: str,
+    date: datetime,
+    headers: Sequence[tuple[str, str]] = (),
+) -> MessageTemplate:
+    """Any message the newsletter sends: From (and Reply-To), Subject, Date, `headers`, and
+    a text and an HTML part; To and Message-ID are added per recipient."""
     cfg = settings.newsletter
     for setting, value in (
         ("newsletter.name", cfg.name),
@@ -277,17 +312,12 @@ def build_template(
         head["Reply-To"] = cfg.reply_to
     head["Subject"] = subject
     head["Date"] = format_datetime(date)
-    head["List-Id"] = f"{cfg.name} <newsletter.{message_domain(settings)}>"
-    # Not a standard header, but vacation responders and many filters take it as "do not
-    # answer this automatically".
-    head["Precedence"] = "bulk"
-    head["Feedback-ID"] = feedback_id(settings, number)
-    head["X-Digest-Issue"] = str(number)
+    for name, value in headers:
+        head[name] = value
     boundary = f"=_digest_{secrets.token_hex(12)}"
     head["MIME-Version"] = "1.0"
     head["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     return MessageTemplate(
-        envelope_from=settings.smtp.envelope_from or cfg.from_address,
         # Only the header block: serializing the message itself would add an empty body.
         common_headers=b"".join(SMTP.fold_binary(name, value) for name, value in head.items()),
         boundary=boundary,

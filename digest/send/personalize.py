@@ -9,11 +9,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from digest.db.schema import Issue
-from digest.errors import ConfigError, SendError
-from digest.model import ALL_SECTIONS, IssuePlan, Recipient
+from digest.errors import SendError
+from digest.model import ALL_SECTIONS, IssuePlan, Recipient, StoredIssue
 from digest.send.message import Links, MessageTemplate, build_template, dot_stuffed
-from digest.send.verp import envelope_sender
 from digest.settings import Settings
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, TokenSigner
 
@@ -41,14 +39,6 @@ class Personalizer:
         self.template = template
         self._variants = variants
         keys = settings.signing_keys
-        self._keys = keys
-        self._envelope = settings.smtp.envelope_from or settings.newsletter.from_address
-        self._verp = settings.smtp.verp
-        if self._verp:
-            try:
-                envelope_sender(self._envelope, 0, keys)
-            except ValueError as e:
-                raise ConfigError(f"smtp.envelope_from: {e}") from None
         # The key is read and checked once per send, not once per message. dkimpy imports
         # dnspython (a tenth of a second), so it is loaded only when DKIM is configured.
         self._signer: DkimSigner | None = None
@@ -73,13 +63,6 @@ class Personalizer:
             unsubscribe_mailto=mailto,
             greeting=self._greeting.replace("{first_name}", first),
         )
-
-    def envelope_sender(self, recipient: Recipient) -> str:
-        """MAIL FROM for this delivery: its own signed VERP address (smtp.verp), so that a
-        bounce names the delivery, else the configured envelope address."""
-        if not self._verp:
-            return self._envelope
-        return envelope_sender(self._envelope, recipient.delivery_id, self._keys)
 
     def message(self, recipient: Recipient, *, stuffed: bool = False) -> bytes:
         """The subscriber's message, DKIM-signed when signing is configured; `stuffed`:
@@ -131,7 +114,7 @@ def section_variants(
     return variant
 
 
-def message_template(issue: Issue, settings: Settings, now: datetime) -> MessageTemplate:
+def message_template(issue: StoredIssue, settings: Settings, now: datetime) -> MessageTemplate:
     return build_template(
         settings=settings,
         subject=issue.subject,

@@ -11,7 +11,7 @@ from digest.net import is_loopback
 from digest.settings import Settings
 
 if TYPE_CHECKING:
-    from digest.render.lint import LintReport
+    from digest.lint import LintReport
 
 PLACEHOLDER_DOMAINS = ("example.com", "example.org", "example.net")
 

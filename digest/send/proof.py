@@ -6,22 +6,22 @@ made and the issue's status stays as it is, so a proof never counts as a deliver
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
-from digest.db.schema import Issue
 from digest.errors import PermanentSendError, TemporarySendError
-from digest.model import Recipient
+from digest.model import DeliveryStatus, Recipient, StoredIssue
+from digest.send.classify import classify_reply
 from digest.send.message import build_template, make_message_id
 from digest.send.personalize import Personalizer
-from digest.send.transport import Reply, SmtpTransport, Transport
+from digest.send.transport import Reply
+from digest.send.wiring import Relay
 from digest.settings import Settings
 from subscribers.addresses import normalize_address
 
 SUBJECT_PREFIX = "[TEST] "
 
 
-def proof_message(issue: Issue, settings: Settings, address: str, now: datetime) -> bytes:
+def proof_message(issue: StoredIssue, settings: Settings, address: str, now: datetime) -> bytes:
     """The issue as `address` would receive it, its subject marked as a test."""
     template = build_template(
         settings=settings,
@@ -42,24 +42,20 @@ def proof_message(issue: Issue, settings: Settings, address: str, now: datetime)
 
 
 def send_proof(
-    issue: Issue,
-    settings: Settings,
-    address: str,
-    now: datetime,
-    transport_factory: Callable[[], Transport] | None = None,
+    issue: StoredIssue, settings: Settings, address: str, now: datetime, relay: Relay
 ) -> Reply:
-    """Send one proof copy through the configured SMTP server; the server's reply on
-    success, TemporarySendError or PermanentSendError (with that reply) otherwise."""
+    """Send one proof copy through `relay`; the server's reply on success,
+    TemporarySendError or PermanentSendError (with that reply) otherwise, as the send
+    stage's classifier says (a 552 at RCPT is temporary, RFC 5321)."""
     address = normalize_address(address)
     message = proof_message(issue, settings, address, now)
-    envelope_from = settings.smtp.envelope_from or settings.newsletter.from_address
-    transport = (transport_factory or (lambda: SmtpTransport(settings.smtp)))()
+    transport = relay.transport_factory()
     try:
-        reply = transport.send(envelope_from, address, message)
+        reply = transport.send(relay.envelope_from, address, message)
     finally:
         transport.close()
-    if reply.code == 250:
+    verdict = classify_reply(reply.code, reply.text, at_rcpt=reply.at_rcpt)
+    if verdict.status is DeliveryStatus.SENT:
         return reply
-    permanent = reply.code is not None and reply.code >= 500
-    error = PermanentSendError if permanent else TemporarySendError
+    error = PermanentSendError if verdict.status is DeliveryStatus.FAILED else TemporarySendError
     raise error(f"test copy of issue #{issue.number} to {address} not accepted: {reply.line}")

@@ -22,14 +22,14 @@ from digest.model import DeliveryStatus, Recipient, SendOutcome
 from digest.send import lease
 from digest.send.classify import Verdict, classify_reply
 from digest.send.journal import Journal
-from digest.send.ledger import DeliveryLedger
+from digest.send.ledger import INACTIVE_REPLY, DeliveryLedger
 from digest.send.pacing import Pacer, spread_by_domain
 from digest.send.personalize import NothingChosen, Personalizer
 from digest.send.policy import FINAL, RetryPolicy, Settled, settle
 from digest.send.transport import Transport
+from digest.send.verp import EnvelopeSenders
 
 CLAIM = 500
-INACTIVE = "subscriber no longer active, or pausing"
 IN_FLIGHT_PER_CONNECTION = 4
 # The ledger is written in groups of at most this many answers, or this often; the journal
 # holds each answer from the moment it is known.
@@ -145,6 +145,7 @@ class SendRun:
         ledger: DeliveryLedger,
         journal: Journal,
         personalizer: Personalizer,
+        senders: EnvelopeSenders,
         transport_factory: Callable[[], Transport],
         pacer: Pacer,
         policy: RetryPolicy,
@@ -159,6 +160,7 @@ class SendRun:
         notify: Notify | None = None,
     ) -> None:
         self.ledger, self.journal, self.personalizer = ledger, journal, personalizer
+        self.senders = senders
         self.factory, self.pacer, self.policy, self.clock = transport_factory, pacer, policy, clock
         self.connections = connections
         self.breaker = Breaker(breaker_failures)
@@ -180,7 +182,7 @@ class SendRun:
             return self._not_attempted(recipient, "not attempted: the relay is unreachable")
         try:
             message = self.personalizer.message(recipient, stuffed=True)
-            sender = self.personalizer.envelope_sender(recipient)
+            sender = self.senders.of(recipient.delivery_id)
         except NothingChosen as e:
             return self._final(recipient, DeliveryStatus.SKIPPED, str(e))
         except (ValueError, TypeError) as e:
@@ -262,7 +264,7 @@ class SendRun:
                     for recipient in window:
                         if recipient.subscriber_id in gone:
                             self._unrecorded.append(
-                                self._final(recipient, DeliveryStatus.SKIPPED, INACTIVE)
+                                self._final(recipient, DeliveryStatus.SKIPPED, INACTIVE_REPLY)
                             )
                             continue
                         workers.put(recipient)

@@ -19,6 +19,11 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from digest.errors import ConfigError
+from digest.settings import Settings
 
 # 50 bits: a forger has to send about 10**15 bounces to hit one delivery by chance.
 MAC_CHARS = 10
@@ -34,7 +39,7 @@ _LOCAL_MAX = 64 - len("+") - 13 - len(SEPARATOR) - MAC_CHARS
 _BASE = re.compile(rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]{{1,{_LOCAL_MAX}}}@[A-Za-z0-9.-]{{1,253}}")
 
 
-def envelope_sender(base: str, delivery_id: int, keys: list[str]) -> str:
+def envelope_sender(base: str, delivery_id: int, keys: Sequence[str]) -> str:
     """`LOCAL+TOKEN@DOMAIN` for one delivery; `base` is the configured envelope address.
 
     ValueError for a base that is not a plain address, a negative id or no key.
@@ -49,6 +54,34 @@ def envelope_sender(base: str, delivery_id: int, keys: list[str]) -> str:
     number = _base36(delivery_id)
     mac = _mac(keys[-1], local.lower(), domain.lower(), number)
     return f"{local}+{number}{SEPARATOR}{mac}@{domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeSenders:
+    """MAIL FROM for each delivery: its own signed address when `keys` are given (VERP), so
+    that a bounce names the delivery; else `base` for every one."""
+
+    base: str
+    keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.keys:
+            envelope_sender(self.base, 0, self.keys)  # a base VERP cannot use fails now
+
+    def of(self, delivery_id: int) -> str:
+        if not self.keys:
+            return self.base
+        return envelope_sender(self.base, delivery_id, self.keys)
+
+
+def envelope_senders(base: str, settings: Settings) -> EnvelopeSenders:
+    """The senders for a send from `base` (the relay's envelope sender), VERP as smtp.verp
+    says; ConfigError when VERP cannot use `base`."""
+    keys = tuple(settings.signing_keys) if settings.smtp.verp else ()
+    try:
+        return EnvelopeSenders(base, keys)
+    except ValueError as e:
+        raise ConfigError(f"smtp.envelope_from: {e}") from None
 
 
 def delivery_of(address: str, keys: list[str]) -> int | None:

@@ -7,14 +7,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-
 from digest.db.engine import Database
-from digest.db.schema import Delivery, Issue
+from digest.db.issues import latest_issue
+from digest.db.sending import requeue_failed, send_record
 from digest.errors import SendError
-from digest.issues import latest_issue
-from digest.model import DeliveryStatus
-from digest.send.ledger import counts
+from digest.model import DeliveryStatus, IssueStatus
 from digest.send.policy import FINAL, counts_line, group_replies
 
 RATE_WINDOW = timedelta(minutes=1)
@@ -22,9 +19,11 @@ LATEST_FAILURES = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IssueStatus:
+class SendStatus:
+    """Where one issue's send stands, for `digest issue status`."""
+
     number: int
-    status: str
+    status: IssueStatus
     counts: dict[str, int]
     started_at: datetime | None
     sent_at: datetime | None
@@ -62,61 +61,35 @@ class IssueStatus:
         return out
 
 
-def issue_status(db: Database, now: datetime, number: int | None = None) -> IssueStatus:
+def issue_status(db: Database, now: datetime, number: int | None = None) -> SendStatus:
     issue = latest_issue(db, number)
-    with db.session() as session:
-        by_state = counts(session, issue.id)
-        row = session.execute(
-            select(
-                Issue.send_owner, Issue.send_heartbeat_at, Issue.send_started_at, Issue.sent_at
-            ).where(Issue.id == issue.id)
-        ).one()
-        recent = session.scalar(
-            select(func.count()).where(
-                Delivery.issue_id == issue.id, Delivery.sent_at >= now - RATE_WINDOW
-            )
-        )
-        next_retry = session.scalar(
-            select(func.min(Delivery.next_attempt_at)).where(
-                Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.DEFERRED
-            )
-        )
-        replies: dict[str, list[str]] = {}
-        for status in (DeliveryStatus.FAILED, DeliveryStatus.DEFERRED):
-            replies[status] = list(
-                session.scalars(
-                    select(Delivery.last_reply)
-                    .where(Delivery.issue_id == issue.id, Delivery.status == status)
-                    .order_by(Delivery.updated_at.desc())
-                    .limit(LATEST_FAILURES)
-                )
-            )
-    rate = (recent or 0) / RATE_WINDOW.total_seconds()
-    waiting = sum(n for s, n in by_state.items() if s not in FINAL)
-    seen = (now - row.send_heartbeat_at).total_seconds() if row.send_heartbeat_at else None
-    return IssueStatus(
+    record = send_record(db, issue.id, since=now - RATE_WINDOW, latest=LATEST_FAILURES)
+    rate = record.recent / RATE_WINDOW.total_seconds()
+    waiting = sum(n for s, n in record.counts.items() if s not in FINAL)
+    seen = (now - record.heartbeat_at).total_seconds() if record.heartbeat_at else None
+    return SendStatus(
         number=issue.number,
         status=issue.status,
-        counts=by_state,
-        started_at=row.send_started_at,
-        sent_at=row.sent_at,
+        counts=record.counts,
+        started_at=record.started_at,
+        sent_at=record.sent_at,
         rate_per_second=rate,
         eta_seconds=waiting / rate if rate and waiting else None,
-        next_retry_at=next_retry,
-        failures=group_replies(r or "" for r in replies[DeliveryStatus.FAILED]),
-        deferrals=group_replies(r or "" for r in replies[DeliveryStatus.DEFERRED]),
-        sender=row.send_owner,
+        next_retry_at=record.next_retry_at,
+        failures=group_replies(record.failed_replies),
+        deferrals=group_replies(record.deferred_replies),
+        sender=record.owner,
         sender_seen_seconds_ago=seen,
-        why=_why(issue.status, by_state, next_retry, row.send_owner),
+        why=_why(issue.status, record.counts, record.next_retry_at, record.owner),
     )
 
 
 def _why(
-    status: str, by_state: dict[str, int], next_retry: datetime | None, owner: str | None
+    status: IssueStatus, by_state: dict[str, int], next_retry: datetime | None, owner: str | None
 ) -> str:
-    if status == "sent":
+    if status is IssueStatus.SENT:
         return ""
-    if status == "draft":
+    if status is IssueStatus.DRAFT:
         return "it is a draft: `digest issue send` sends it"
     reasons = []
     deferred = by_state.get(DeliveryStatus.DEFERRED, 0)
@@ -136,26 +109,6 @@ def retry_failed(db: Database, number: int, now: datetime, *, everything: bool) 
     """Failed deliveries of a temporary cause (or all failed ones) back to pending, with a
     fresh retry deadline; sent and skipped rows are never touched. Returns how many."""
     issue = latest_issue(db, number)
-    with db.session() as session:
-        if issue.status == "draft":
-            raise SendError(f"issue #{number} is a draft: nothing was sent to retry")
-        which = update(Delivery).where(
-            Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.FAILED
-        )
-        if not everything:
-            which = which.where(Delivery.temporary.is_(True))
-        result = session.execute(
-            which.values(
-                status=DeliveryStatus.PENDING,
-                temporary=False,
-                first_attempt_at=None,
-                next_attempt_at=None,
-                updated_at=now,
-            )
-        )
-        count = int(getattr(result, "rowcount", 0) or 0)
-        if count:
-            session.execute(
-                update(Issue).where(Issue.id == issue.id).values(status="sending", sent_at=None)
-            )
-    return count
+    if issue.status is IssueStatus.DRAFT:
+        raise SendError(f"issue #{number} is a draft: nothing was sent to retry")
+    return requeue_failed(db, issue.id, now, everything=everything)

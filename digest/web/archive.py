@@ -4,61 +4,28 @@ of the personal ones, and an Atom 1.0 feed of the issues."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from datetime import datetime
 from html import escape as html_escape
 
-from sqlalchemy import select
-
 from digest.db.engine import Database
-from digest.db.schema import Issue
-from digest.model import PLACEHOLDERS
+from digest.db.issues import public_html, sent_issues
+from digest.model import PLACEHOLDERS, ArchivedIssue
 from digest.settings import Settings
 
 ATOM = "http://www.w3.org/2005/Atom"
 XML = "http://www.w3.org/XML/1998/namespace"
-# The "view in browser" link is in messages while an issue is still going out, so the web
-# version is public from the first message on; the index and the feed list finished issues.
-PUBLIC_STATUSES = ("sending", "sent")
 # The web version's own policy: the message's inline styles and remote images, no script.
 ISSUE_CSP = (
     "default-src 'none'; img-src https: data:; style-src 'unsafe-inline' https:; "
     "font-src https: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ArchivedIssue:
-    number: int
-    subject: str
-    preheader: str
-    sent_at: datetime
-
-
-def sent_issues(db: Database) -> list[ArchivedIssue]:
-    """Every sent issue, newest first."""
-    with db.session() as session:
-        rows = session.scalars(
-            select(Issue).where(Issue.status == "sent").order_by(Issue.number.desc())
-        )
-        return [
-            ArchivedIssue(
-                number=row.number,
-                subject=row.subject,
-                preheader=row.preheader,
-                sent_at=row.sent_at or row.send_started_at or row.composed_at,
-            )
-            for row in rows
-        ]
+__all__ = ["ISSUE_CSP", "ArchivedIssue", "atom_feed", "neutral_html", "sent_issues", "web_version"]
 
 
 def web_version(db: Database, number: int, settings: Settings) -> str | None:
     """The issue's HTML as everyone may see it; None for a draft or no such issue."""
-    with db.session() as session:
-        row = session.scalars(
-            select(Issue).where(Issue.number == number, Issue.status.in_(PUBLIC_STATUSES))
-        ).first()
-        html = row.html if row is not None else None
+    html = public_html(db, number)
     return None if html is None else neutral_html(html, settings)
 
 

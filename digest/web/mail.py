@@ -1,16 +1,15 @@
 """The double opt-in mail: rendered with the issue's pipeline (Jinja2 -> MJML -> inlined CSS,
-plus a text part) from confirm.mjml.j2 / confirm.txt.j2, sent over the SMTP relay."""
+plus a text part) from confirm.mjml.j2 / confirm.txt.j2, built by the send stage's message
+builder and sent through the relay the app was given."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import make_msgid
 
+from digest.model import Recipient
 from digest.render import (
     compile_mjml,
     make_environment,
@@ -18,8 +17,9 @@ from digest.render import (
     templates_dir,
     templates_folder,
 )
-from digest.send.message import message_domain
-from digest.send.transport import Reply, SmtpTransport, Transport
+from digest.send.message import mail_template, message_domain
+from digest.send.transport import Reply
+from digest.send.wiring import Relay
 from digest.settings import Settings
 
 LOG = logging.getLogger(__name__)
@@ -60,34 +60,34 @@ def render_confirmation(mail: ConfirmationMail, settings: Settings, now: datetim
     }
     html = compile_mjml(render_template(env, HTML_TEMPLATE, context), HTML_TEMPLATE)
     text = render_template(env, TEXT_TEMPLATE, context)
-    message = EmailMessage(policy=SMTP)
-    message["From"] = formataddr((cfg.name, cfg.from_address))
-    if cfg.reply_to:
-        message["Reply-To"] = cfg.reply_to
-    message["To"] = formataddr((mail.name, mail.email))
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid("confirm", domain=message_domain(settings))
-    # A reply to the person's own request, not bulk mail: out-of-office replies stay away.
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    return message.as_bytes()
+    template = mail_template(
+        settings=settings,
+        subject=subject,
+        html_body=html,
+        text_body=text,
+        date=now,
+        # A reply to the person's own request, not bulk mail: out-of-office replies stay away.
+        headers=(("Auto-Submitted", "auto-generated"),),
+    )
+    recipient = Recipient(
+        delivery_id=0,
+        subscriber_id=0,
+        email=mail.email,
+        name=mail.name,
+        message_id=make_msgid("confirm", domain=message_domain(settings)),
+    )
+    return template.addressed(recipient)
 
 
 def send_confirmation(
-    mail: ConfirmationMail,
-    settings: Settings,
-    now: datetime,
-    transport_factory: Callable[[], Transport] | None = None,
+    mail: ConfirmationMail, settings: Settings, now: datetime, relay: Relay
 ) -> Reply:
-    """Render and send one confirmation; failures are logged and returned, never raised,
-    because the person has had their answer page already."""
-    transport = (transport_factory or (lambda: SmtpTransport(settings.smtp)))()
+    """Render and send one confirmation through `relay`; failures are logged and returned,
+    never raised, because the person has had their answer page already."""
+    transport = relay.transport_factory()
     try:
         message = render_confirmation(mail, settings, now)
-        sender = settings.smtp.envelope_from or settings.newsletter.from_address
-        reply = transport.send(sender, mail.email, message)
+        reply = transport.send(relay.envelope_from, mail.email, message)
     except Exception as e:  # a broken template must not take the server down
         LOG.error("confirmation mail not sent: %s: %s", e.__class__.__name__, e)
         return Reply(None, f"{e.__class__.__name__}: {e}")

@@ -10,30 +10,28 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
-import inspect
 import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import jinja2
-from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from digest.compose import compose_issue
 from digest.db.engine import Database
-from digest.db.schema import Issue, IssueEdit, Item
+from digest.db.issues import latest_issue, preview_inputs
 from digest.errors import DigestError
-from digest.issues import compose_issue, latest_issue
-from digest.preview import PreviewMessage, preview_message
+from digest.lint import Finding, lint_issue
+from digest.model import IssueStatus
 from digest.render import templates_folder
+from digest.send.sample import PreviewMessage, preview_message
 from digest.settings import Settings
 from digest.web import LOOPBACK_NAMES, HostCheck
 
@@ -55,14 +53,6 @@ MESSAGE_CSP = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Finding:
-    check: str
-    level: str
-    message: str
-    snippet: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class LintView:
     """The lint report, or a note saying why there is none."""
 
@@ -73,7 +63,7 @@ class LintView:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Draft:
     number: int
-    status: str
+    status: IssueStatus
     subject: str
     message: PreviewMessage
     lint: LintView
@@ -102,36 +92,15 @@ def failure(error: Exception) -> Failure:
     return Failure(f"internal error: {error.__class__.__name__}: {one_line(error)}")
 
 
-def lint_view(issue: Issue, message: PreviewMessage, settings: Settings) -> LintView:
-    """The report of digest.render.lint on the personalized message, when that module is
-    there; it is optional, so anything it lacks or raises becomes a note, not an error page."""
+def lint_view(message: PreviewMessage, settings: Settings) -> LintView:
+    """The lint report on the personalized message; a lint that fails is a bug, logged, and
+    a note on the page, never an error page instead of the preview."""
     try:
-        module = importlib.import_module("digest.render.lint")
-        lint_issue: Callable[..., Any] = module.lint_issue
-    except (ImportError, AttributeError):
-        return LintView(note="lint not available")
-    extras = {
-        "base_url": settings.newsletter.base_url,
-        "settings": settings,
-        "subject": issue.subject,
-        "preheader": issue.preheader,
-    }
-    try:
-        accepted = inspect.signature(lint_issue).parameters
-        kwargs = {name: value for name, value in extras.items() if name in accepted}
-        report = lint_issue(message.html, message.text, **kwargs)
-        findings = tuple(
-            Finding(
-                check=str(getattr(f, "check", "")),
-                level=str(getattr(f, "level", "")),
-                message=str(getattr(f, "message", f)),
-                snippet=str(getattr(f, "snippet", "")),
-            )
-            for f in getattr(report, "findings", ())
-        )
-    except Exception as e:  # an optional report must never take the preview down
+        report = lint_issue(message.html, message.text, base_url=settings.newsletter.base_url)
+    except Exception as e:
         LOG.warning("lint failed", exc_info=True)
         return LintView(note=f"lint failed: {e.__class__.__name__}: {one_line(e)}")
+    findings = report.findings
     return LintView(findings=findings, note="" if findings else "no findings")
 
 
@@ -165,46 +134,7 @@ class PreviewSource:
                 continue  # an editor saving by renaming a temporary file
             if path.is_file():
                 digest.update(f"{'/'.join(parts)}:{stat.st_mtime_ns}:{stat.st_size};".encode())
-        with self.db.session() as session:
-            items = session.execute(
-                select(func.count(Item.id), func.max(Item.id), func.max(Item.updated_at))
-            ).one()
-            digest.update(repr(tuple(items)).encode())
-            query = select(Issue)
-            query = (
-                query.where(Issue.number == self.number)
-                if self.number is not None
-                else query.order_by(Issue.number.desc())
-            )
-            issue = session.scalars(query.limit(1)).first()
-            if issue is not None:
-                digest.update(
-                    repr(
-                        (
-                            issue.id,
-                            issue.number,
-                            issue.status,
-                            issue.composed_at,
-                            issue.subject,
-                            issue.preheader,
-                            issue.html,
-                            issue.text,
-                        )
-                    ).encode()
-                )
-                edits = session.execute(
-                    select(
-                        IssueEdit.item_id,
-                        IssueEdit.pinned,
-                        IssueEdit.excluded,
-                        IssueEdit.position,
-                        IssueEdit.title,
-                        IssueEdit.summary,
-                    )
-                    .where(IssueEdit.issue_id == issue.id)
-                    .order_by(IssueEdit.item_id)
-                ).all()
-                digest.update(repr([tuple(e) for e in edits]).encode())
+        digest.update(preview_inputs(self.db, self.number).encode())
         return digest.hexdigest()[:16]
 
     def current(self) -> tuple[str, View]:
@@ -231,7 +161,7 @@ class PreviewSource:
 
     def _refresh(self, seen: str) -> tuple[str, View]:
         issue = latest_issue(self.db, self.number)
-        if issue.status == "draft":
+        if issue.status is IssueStatus.DRAFT:
             compose_issue(self.db, self.settings, self.clock)
             # Composing changes the draft and its items: the fingerprint is taken again
             # before the issue is read, so that the next request does not compose again.
@@ -243,7 +173,7 @@ class PreviewSource:
             status=issue.status,
             subject=issue.subject,
             message=message,
-            lint=lint_view(issue, message, self.settings),
+            lint=lint_view(message, self.settings),
         )
         return seen, draft
 

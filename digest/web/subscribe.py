@@ -16,6 +16,7 @@ from starlette.responses import Response
 from digest.db.engine import Database
 from digest.errors import SubscriberError
 from digest.send.transport import Transport
+from digest.send.wiring import smtp_relay
 from digest.settings import Settings
 from digest.web import guard
 from digest.web.archive import sent_issues
@@ -52,7 +53,7 @@ class SubscriptionPages:
         transport_factory: Callable[[], Transport] | None = None,
     ) -> None:
         self.db, self.settings, self.clock, self.pages = db, settings, clock, pages
-        self.transport_factory = transport_factory
+        self.relay = smtp_relay(settings, transport_factory)
         self.base = settings.newsletter.base_url.rstrip("/")
         keys = settings.signing_keys
         max_age = timedelta(hours=settings.web.confirm_max_age_hours)
@@ -129,7 +130,7 @@ class SubscriptionPages:
             already=result.kind is actions.SignupKind.ACTIVE,
         )
         # Sent after the answer, so how long the page takes says nothing about the address.
-        task = BackgroundTask(send_confirmation, mail, self.settings, now, self.transport_factory)
+        task = BackgroundTask(send_confirmation, mail, self.settings, now, self.relay)
         response = self._check_inbox()
         response.background = task
         return response

@@ -15,14 +15,14 @@ import pytest
 import uvicorn
 
 from digest.collect import collect
+from digest.collect.sources import add_source
+from digest.compose import compose_issue
+from digest.compose.editing import set_intro, set_spotlight
 from digest.db.engine import Database
 from digest.demo.server import FEEDS, FeedServer
-from digest.editing import set_intro, set_spotlight
-from digest.issues import compose_issue
 from digest.model import SourceKind, Spotlight
 from digest.render import templates_dir
 from digest.settings import Settings
-from digest.sources import add_source
 from digest.web import listen, url_of
 from digest.web.preview import preview_app
 from tests.support.browser import CHROMIUM, Chromium

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
+import digest.collect
+import digest.collect.fetch
 from digest.collect import collect
+from digest.collect.sources import add_source, health
 from digest.db.engine import Database
-from digest.db.schema import Item, Source
-from digest.model import ItemState, SourceKind, SourceReport
+from digest.db.schema import Item
+from digest.db.sources import get_source
+from digest.model import ItemState, SourceHealth, SourceKind, SourceReport
 from digest.settings import Settings
-from digest.sources import add_source, health
 from tests.support.clock import Clock
 from tests.support.feeds import RssItem, closed_port_url, fixture_feed, rss
 from tests.support.http import FeedHttpServer, Route
@@ -44,9 +48,8 @@ def item_count(db: Database) -> int:
         return int(session.scalar(select(func.count()).select_from(Item)) or 0)
 
 
-def source(db: Database, source_id: int) -> Source:
-    with db.session() as session:
-        return session.get_one(Source, source_id)
+def source(db: Database, source_id: int) -> SourceHealth:
+    return get_source(db, source_id)
 
 
 def by_source(reports: list[SourceReport]) -> dict[int, SourceReport]:
@@ -104,7 +107,7 @@ def test_rss_and_atom_news_are_stored_with_their_fields(
 
     row = source(db, rss_id)
     assert (row.last_status, row.items_found, row.consecutive_failures) == (200, 3, 0)
-    assert row.last_error is None and row.etag and row.last_success_at == clock()
+    assert row.last_error is None and row.source.etag and row.last_success_at == clock()
     assert health(row) == "ok"
 
 
@@ -186,7 +189,7 @@ def test_second_collect_is_conditional_and_duplicates_nothing(
     route = Route(fixture_feed("news.rss"), headers={"Last-Modified": modified})
     source_id = serve(db, http_server, clock, "/news.xml", route=route)
     [first] = collect(db, settings, clock)
-    etag = source(db, source_id).etag
+    etag = source(db, source_id).source.etag
     assert first.status == 200 and first.new == 3 and etag
 
     clock.advance(hours=1)
@@ -202,7 +205,7 @@ def test_second_collect_is_conditional_and_duplicates_nothing(
     assert (second.found, second.new, second.updated) == (0, 0, 0)
     assert item_count(db) == 3
     row = source(db, source_id)
-    assert row.etag == etag and row.items_found == 3 and row.last_success_at == clock()
+    assert row.source.etag == etag and row.items_found == 3 and row.last_success_at == clock()
 
 
 def test_changed_item_updates_its_row(
@@ -387,3 +390,59 @@ def test_a_script_in_a_feed_never_reaches_the_database(
     assert stored["news-3"].title == "Twinning round opens"
     assert "<em>resume</em>" in stored["news-3"].summary
     assert "<p>Text</p>" in stored["hostile"].summary
+
+
+def test_an_internal_error_is_one_line_for_the_operator_and_a_traceback_in_the_log(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    http_server: FeedHttpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    news = serve(db, http_server, clock, "/news.xml", route=Route(fixture_feed("news.rss")))
+    hostile = serve(db, http_server, clock, "/page.html", route=Route(b"<html></html>"))
+
+    def broken_store(*args: object, **kwargs: object) -> tuple[int, int]:
+        raise ValueError("a bug in storing")
+
+    monkeypatch.setattr(digest.collect, "store_entries", broken_store)
+    with caplog.at_level(logging.DEBUG, logger="digest.collect"):
+        reports = by_source(collect(db, settings, clock))
+
+    # A bug is said apart from what a feed did wrong, on one line ...
+    assert reports[news].error == "internal error: ValueError: a bug in storing"
+    feed_error = reports[hostile].error
+    assert feed_error is not None and not feed_error.startswith("internal error")
+    assert source(db, news).last_error == "internal error: ValueError: a bug in storing"
+    # ... and its traceback is in the log, for `digest --debug collect` and the scheduler.
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert record.levelno == logging.ERROR and news_url(db, news) in record.getMessage()
+    assert record.exc_info is not None and isinstance(record.exc_info[1], ValueError)
+
+
+def test_an_internal_error_while_fetching_is_logged(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    http_server: FeedHttpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    news = serve(db, http_server, clock, "/news.xml", route=Route(fixture_feed("news.rss")))
+
+    async def broken_fetch(*args: object, **kwargs: object) -> None:
+        raise KeyError("a bug in fetching")
+
+    monkeypatch.setattr(digest.collect.fetch, "fetch_one", broken_fetch)
+    with caplog.at_level(logging.DEBUG, logger="digest.collect"):
+        [report] = collect(db, settings, clock)
+
+    assert report.error == "internal error: KeyError: 'a bug in fetching'"
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], KeyError)
+    assert news_url(db, news) in record.getMessage()
+
+
+def news_url(db: Database, source_id: int) -> str:
+    return source(db, source_id).source.url

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 
 from digest.cli import cli
 from digest.collect import collect
+from digest.collect.sources import add_source
 from digest.db.engine import Database
 from digest.db.schema import Item, Source
 from digest.model import ItemState, SourceKind, SourceReport
 from digest.settings import Settings
-from digest.sources import add_source
 from tests.support.clock import NOW, Clock, fixed
 from tests.support.http import FeedHttpServer, Route
 
@@ -235,8 +235,9 @@ def test_a_broken_calendar_is_reported_and_the_others_are_collected(
 
     reports = {r.source.id: r for r in collect(db, settings, clock)}
 
-    assert reports[broken.id].error is not None
-    assert reports[broken.id].error.startswith("not a valid calendar")
+    error = reports[broken.id].error
+    assert error is not None
+    assert error.startswith("not a valid calendar")
     assert count(db, Item) == 2
     with db.session() as session:
         row = session.get_one(Source, broken.id)

@@ -16,13 +16,14 @@ from sqlalchemy import select
 
 from digest.collect import collect
 from digest.collect.fetch import inflate
+from digest.collect.sources import add_source
 from digest.db.engine import Database
 from digest.db.schema import Item, Source
 from digest.errors import CollectError
 from digest.model import SourceKind, SourceReport
 from digest.settings import Settings
-from digest.sources import add_source
-from tests.conftest import FIXTURES, Clock
+from tests.conftest import FIXTURES
+from tests.support.clock import Clock
 from tests.support.feeds import RssItem, rss, silent_server
 from tests.support.http import FeedHttpServer, Route
 

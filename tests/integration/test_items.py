@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from digest.cli import cli
+from digest.compose import compose_issue
+from digest.compose.items import import_items, set_state
 from digest.db.engine import Database
 from digest.db.schema import IssueItem, Item
 from digest.errors import ItemError
-from digest.issues import compose_issue
-from digest.items import import_items, set_state
 from digest.model import ItemState
 from digest.settings import Settings
 from tests.integration.test_cli import invoke, write_config

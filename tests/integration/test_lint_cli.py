@@ -16,9 +16,9 @@ from click.testing import CliRunner, Result
 
 from digest.cli import cli
 from digest.db.engine import Database
+from digest.lint.checks import SIZE_WARNING_BYTES
+from digest.lint.spam import NOT_INSTALLED
 from digest.render import templates_dir
-from digest.render.lint import SIZE_WARNING_BYTES
-from digest.render.spam import NOT_INSTALLED
 from tests.integration.test_cli import invoke, write_config
 from tests.support.clock import NOW, fixed
 

@@ -24,9 +24,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
 from digest.cli import cli
+from digest.compose import compose_issue
 from digest.db.engine import Database
 from digest.db.schema import Delivery, Issue
-from digest.issues import compose_issue
 from digest.render import templates_dir
 from digest.send.message import build_template
 from digest.send.personalize import Personalizer

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from digest.collect.sources import add_source
+from digest.compose import compose_issue
 from digest.db.engine import Database
 from digest.db.schema import Issue
 from digest.errors import ConfigError
-from digest.issues import compose_issue
 from digest.model import SourceKind
 from digest.send import send_issue
+from digest.send.wiring import smtp_relay
 from digest.settings import Settings
-from digest.sources import add_source
 from scheduler import build_scheduler, deliveries_job, weekly_job
 from subscribers.importer import import_csv
 from tests.integration.test_send import seed
@@ -109,7 +110,7 @@ def test_deferred_deliveries_are_carried_by_the_scheduler_until_the_issue_is_sen
     seed(db, clock, tmp_path, 5)
     compose_issue(db, settings, clock)
     smtp_server.faults.defer["user2@example.com"] = 1
-    report = send_issue(db, settings, clock)
+    report = send_issue(db, settings, clock, relay=smtp_relay(settings))
     assert report.status == "sending" and report.counts["deferred"] == 1
     deliveries_job(db, settings, clock)  # not due yet: nothing happens
     assert len(smtp_server.received) == 4

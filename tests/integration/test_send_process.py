@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from digest.compose import compose_issue
 from digest.db.engine import Database
 from digest.db.schema import Delivery
-from digest.issues import compose_issue
 from digest.settings import load_settings
 from tests.integration.test_send import seed
 from tests.support.clock import Clock

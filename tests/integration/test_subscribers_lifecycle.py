@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,16 +12,11 @@ from sqlalchemy import select
 
 from digest.db.engine import Database
 from digest.db.schema import Subscriber, Suppression
+from digest.db.subscribers import mark_bounced, purge_unconfirmed
 from digest.errors import SubscriberError
+from digest.model import SubscriberStatus
 from subscribers.importer import import_csv
-from subscribers.lifecycle import (
-    add_subscriber,
-    export_csv,
-    forget,
-    purge_unconfirmed,
-    show,
-    unsubscribe,
-)
+from subscribers.lifecycle import add_subscriber, export_csv, forget, show, unsubscribe
 from tests.support.clock import Clock
 
 KEYS = ["old-key", "current-key"]
@@ -49,6 +45,24 @@ def test_add_remove_and_forced_return(db: Database, clock: Clock) -> None:
     assert status(db, "ada@example.com") == "active"
     with pytest.raises(SubscriberError, match="not a valid address"):
         add_subscriber(db, KEYS, "ada@", clock())
+
+
+def test_remove_keeps_a_bounce_and_a_bounce_keeps_a_choice(db: Database, clock: Clock) -> None:
+    # The CLI's remove and the web's unsubscribe apply the same rule: bounced, complained
+    # and suppressed say more than "unsubscribed" and are kept.
+    ada = add_subscriber(db, KEYS, "ada@example.com", clock())
+    bob = add_subscriber(db, KEYS, "bob@example.com", clock())
+    unsubscribe(db, "bob@example.com", clock())
+    later = clock() + timedelta(hours=1)
+    with db.session() as session:
+        assert mark_bounced(session, [ada.id, bob.id], later) == 1
+    assert status(db, "ada@example.com") == "bounced"
+    assert status(db, "bob@example.com") == "unsubscribed"
+    person = unsubscribe(db, "ada@example.com", clock())
+    assert (person.status, person.unsubscribed_at, person.updated_at) == ("bounced", None, later)
+    assert status(db, "ada@example.com") == "bounced"
+    with pytest.raises(SubscriberError, match="not a subscriber"):
+        unsubscribe(db, "nobody@example.com", clock())
 
 
 def test_import_never_reactivates_unless_forced(db: Database, clock: Clock, tmp_path: Path) -> None:
@@ -91,12 +105,12 @@ def test_export_is_safe_for_spreadsheets(db: Database, clock: Clock, tmp_path: P
     names = {r["email"]: r["name"] for r in rows}
     assert names["calc@example.com"] == '\'=HYPERLINK("http://evil")'
     assert names["plain@example.com"] == "Plain Name"
-    assert export_csv(db, tmp_path / "none.csv", status="bounced") == 0
+    assert export_csv(db, tmp_path / "none.csv", status=SubscriberStatus.BOUNCED) == 0
 
 
 def test_show_tells_everything_stored(db: Database, clock: Clock) -> None:
     add_subscriber(db, KEYS, "me@example.com", clock(), language="fr")
-    record = show(db, "me@example.com")
+    record = asdict(show(db, "me@example.com"))
     assert record["language"] == "fr" and record["status"] == "active"
     assert record["consent_source"] == "cli" and record["deliveries"] == {}
     with pytest.raises(SubscriberError, match="not a subscriber"):

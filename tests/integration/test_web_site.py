@@ -19,10 +19,10 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from digest.db import issues as archive_module
 from digest.db.engine import Database
 from digest.db.schema import Issue
 from digest.settings import Settings
-from digest.web import archive as archive_module
 from digest.web.archive import ISSUE_CSP
 from subscribers import web_actions
 from tests.integration.test_cli import DIGEST, run_main, write_config

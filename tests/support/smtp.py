@@ -102,7 +102,7 @@ class RecordingHandler:
             if closing:
                 # 421 after the message, as a server going down does (RFC 5321 3.8).
                 self.faults.close_after_data -= closing
-                assert server.transport is not None
+                assert isinstance(server.transport, asyncio.WriteTransport)
                 server.transport.write(b"421 4.3.2 Service shutting down\r\n")
                 server.transport.close()
                 return "421 4.3.2 Service shutting down"

@@ -18,12 +18,13 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from digest.compose import compose_issue
 from digest.db.engine import Database
+from digest.db.items import store_entries
 from digest.db.schema import Subscriber
-from digest.issues import compose_issue
 from digest.model import Entry, ItemKind
-from digest.queue import store_entries
 from digest.send import send_issue
+from digest.send.wiring import smtp_relay
 from digest.settings import Settings
 from digest.web.public import public_app
 from subscribers.lifecycle import add_subscriber
@@ -125,10 +126,9 @@ def sent_issues(db: Database, settings: Settings, clock: Clock, count: int) -> N
                 published_at=now - timedelta(hours=1),
             )
         ]
-        with db.session() as session:
-            store_entries(session, None, entries, now)
+        store_entries(db, None, entries, now)
         compose_issue(db, settings, clock)
         if number <= count:
-            report = send_issue(db, settings, clock)
+            report = send_issue(db, settings, clock, relay=smtp_relay(settings))
             assert report.finished, report
         clock.advance(days=7)

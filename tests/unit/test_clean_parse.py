@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.collect.clean import end_of_day, parse_datetime, plain_text, sanitize_summary
+from digest.collect.clean import end_of_day
 from digest.collect.parse import find_deadline, parse_feed
 from digest.errors import CollectError
 from digest.model import Entry, Fetched, ItemKind, ParseOptions, SourceKind
+from digest.text import parse_datetime, plain_text, sanitize_summary
 
 FEED_URL = "https://example.org/feeds/events.xml"
 
@@ -373,7 +374,7 @@ def test_tracking_parameters_are_dropped_from_item_and_summary_links() -> None:
 
 
 def test_a_long_summary_is_cut_after_a_sentence_when_one_ends_late_enough() -> None:
-    from digest.collect.clean import cut_at_word
+    from digest.text import cut_at_word
 
     text = "The first sentence ends here. The second sentence runs on well past the limit."
     assert cut_at_word(text, 50) == "The first sentence ends here."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from digest.compose import plan_issue
+from digest.compose.plan import plan_issue
 from digest.model import ItemEdit, ItemKind, QueuedItem, Spotlight
 from digest.settings import ComposeSettings
 

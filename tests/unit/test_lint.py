@@ -12,9 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from digest.model import Recipient
-from digest.render import render_issue
-from digest.render.caniemail import (
+from digest.lint import Finding, Level, LintReport, lint_issue
+from digest.lint.caniemail import (
     DATA_FILE,
     ENHANCEMENTS,
     LICENSE_FILE,
@@ -23,19 +22,17 @@ from digest.render.caniemail import (
     support_data,
     unsupported_in,
 )
-from digest.render.features import KNOWN_SLUGS, feature_uses, selector_slugs
-from digest.render.lint import (
+from digest.lint.checks import (
     GMAIL_CLIP_BYTES,
     SIZE_WARNING_BYTES,
-    Level,
-    LintFinding,
-    LintReport,
     empty_text_sections,
     is_local_host,
-    lint_issue,
-    spam_findings,
 )
-from digest.render.spam import NOT_INSTALLED, SpamReport, SpamRule, parse_report
+from digest.lint.features import feature_uses, selector_slugs
+from digest.lint.slugs import KNOWN_SLUGS
+from digest.lint.spam import NOT_INSTALLED, SpamReport, SpamRule, parse_report, spam_findings
+from digest.model import Recipient
+from digest.render import render_issue
 from digest.send.message import build_template
 from digest.send.personalize import Personalizer
 from digest.settings import Settings
@@ -70,7 +67,7 @@ def lint(html: str, text: str = TEXT, base_url: str = BASE) -> LintReport:
     return lint_issue(html, text, base_url=base_url)
 
 
-def findings(report: LintReport, check: str) -> list[LintFinding]:
+def findings(report: LintReport, check: str) -> list[Finding]:
     return [f for f in report.findings if f.check == check]
 
 
@@ -341,7 +338,7 @@ def test_the_shipped_data_covers_what_is_detected_and_names_its_source() -> None
         assert set(feature["stats"]) <= set(MAJOR_CLIENTS)
         # Only the current (newest) result of each platform is shipped.
         assert all(len(v) == 1 for p in feature["stats"].values() for v in p.values())
-    files = importlib.resources.files("digest.render")
+    files = importlib.resources.files("digest.lint")
     assert "MIT License" in (files / LICENSE_FILE).read_text(encoding="utf-8")
     assert json.loads((files / DATA_FILE).read_text(encoding="utf-8")) == data
 

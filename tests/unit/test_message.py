@@ -23,8 +23,10 @@ from digest.send.message import (
     MessageTemplate,
     build_template,
     feedback_id,
+    mail_template,
     newsletter_slug,
 )
+from digest.send.wiring import smtp_relay
 from digest.settings import Settings
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, TokenSigner
 
@@ -304,14 +306,11 @@ def test_the_template_is_reusable(settings: Settings, template: MessageTemplate)
 
 
 def test_envelope_sender_defaults_to_the_from_address(
-    settings: Settings, template: MessageTemplate, make_settings: Callable[..., Settings]
+    settings: Settings, make_settings: Callable[..., Settings]
 ) -> None:
-    assert template.envelope_from == "news@example.org"
+    assert smtp_relay(settings).envelope_from == "news@example.org"
     bounces = make_settings(smtp_envelope_from="bounces@example.org")
-    other = build_template(
-        settings=bounces, subject="S", html_body="<p>h</p>", text_body="t", number=1, date=NOW
-    )
-    assert other.envelope_from == "bounces@example.org"
+    assert smtp_relay(bounces).envelope_from == "bounces@example.org"
 
 
 def test_the_feedback_id_sender_is_the_setting_when_given(
@@ -409,3 +408,25 @@ def test_a_body_encoded_once_and_filled_decodes_to_the_filled_body() -> None:
         assert not any(
             line.startswith(b".") and not line.startswith(b"..") for line in wire.split(b"\r\n")
         )
+
+
+def test_a_single_mail_has_no_list_headers_and_keeps_placeholder_text(settings: Settings) -> None:
+    template = mail_template(
+        settings=settings,
+        subject="Please confirm",
+        html_body=f"<p>{PLACEHOLDERS.unsubscribe}</p>",
+        text_body=f"Typed: {PLACEHOLDERS.greeting}",
+        date=NOW,
+        headers=(("Auto-Submitted", "auto-generated"),),
+    )
+    raw = template.addressed(ALICE)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    [to] = message["To"].addresses
+    assert (to.display_name, to.addr_spec) == (ALICE.name, ALICE.email)
+    assert message["Message-ID"] == ALICE.message_id
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["From"] and message["Date"] and message["Subject"] == "Please confirm"
+    for absent in ("List-Unsubscribe", "List-Id", "Precedence", "Feedback-ID"):
+        assert message[absent] is None, absent
+    text = message.get_body(("plain",))
+    assert text is not None and PLACEHOLDERS.greeting in text.get_content()

@@ -18,6 +18,7 @@ from digest.send.personalize import Personalizer
 from digest.send.policy import ExitStatus, RetryPolicy, exit_status, group_replies, settle
 from digest.send.run import SendRun
 from digest.send.transport import Reply
+from digest.send.verp import EnvelopeSenders
 from digest.settings import load_settings
 from tests.support.clock import NOW, Clock
 from tests.support.ledger import MemoryLedger, ScriptedTransport
@@ -140,6 +141,7 @@ def make_run(
         ledger=ledger,
         journal=Journal(tmp_path / "journal.log"),
         personalizer=Personalizer(template, settings),
+        senders=EnvelopeSenders("news@example.org"),
         transport_factory=lambda: transport,
         pacer=Pacer(0.0),
         policy=POLICY,

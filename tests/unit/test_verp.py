@@ -1,19 +1,16 @@
 """VERP envelope senders: round trip, case, tampering, keys and rotation, hostile input; and
-the Personalizer's MAIL FROM per delivery."""
+the MAIL FROM of each delivery of a send."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 
 from digest.errors import ConfigError
-from digest.model import Recipient
-from digest.send.message import build_template
-from digest.send.personalize import Personalizer
-from digest.send.verp import delivery_of, envelope_sender
+from digest.send.verp import EnvelopeSenders, delivery_of, envelope_sender, envelope_senders
+from digest.send.wiring import smtp_relay
 from digest.settings import Settings
 
 KEY = "current-key-0123456789abcdef"
@@ -182,45 +179,27 @@ def test_a_negative_id_or_no_key_is_an_error() -> None:
         envelope_sender(BASE, 1, [])
 
 
-def personalizer(settings: Settings) -> Personalizer:
-    template = build_template(
-        settings=settings,
-        subject="S",
-        html_body="<p>h</p>",
-        text_body="t",
-        number=1,
-        date=datetime(2027, 3, 1, tzinfo=UTC),
-    )
-    return Personalizer(template, settings)
+def senders_for(settings: Settings) -> EnvelopeSenders:
+    return envelope_senders(smtp_relay(settings).envelope_from, settings)
 
 
-def reader(delivery_id: int) -> Recipient:
-    return Recipient(
-        delivery_id=delivery_id,
-        subscriber_id=delivery_id + 100,
-        email=f"reader{delivery_id}@example.com",
-        name="",
-        message_id=f"<m{delivery_id}@example.org>",
-    )
-
-
-def test_the_personalizer_gives_each_delivery_its_own_envelope_sender(
+def test_each_delivery_gets_its_own_envelope_sender(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings(smtp_envelope_from="bounces@example.org")
-    senders = {personalizer(settings).envelope_sender(reader(n)) for n in (1, 2, 3)}
+    senders = {senders_for(settings).of(n) for n in (1, 2, 3)}
     assert len(senders) == 3
     for n in (1, 2, 3):
-        address = personalizer(settings).envelope_sender(reader(n))
+        address = senders_for(settings).of(n)
         assert address.startswith("bounces+") and address.endswith("@example.org")
         assert delivery_of(address, settings.signing_keys) == n
 
 
-def test_the_personalizer_falls_back_to_the_from_address(
+def test_the_envelope_sender_falls_back_to_the_from_address(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings(newsletter_from_address="news@example.org")
-    address = personalizer(settings).envelope_sender(reader(9))
+    address = senders_for(settings).of(9)
     assert address.startswith("news+") and delivery_of(address, settings.signing_keys) == 9
 
 
@@ -228,7 +207,7 @@ def test_without_verp_the_envelope_sender_is_the_plain_address(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings(smtp_envelope_from="bounces@example.org", smtp_verp="false")
-    assert personalizer(settings).envelope_sender(reader(9)) == "bounces@example.org"
+    assert senders_for(settings).of(9) == "bounces@example.org"
 
 
 def test_an_envelope_address_that_cannot_carry_a_token_is_a_config_error(

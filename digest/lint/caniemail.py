@@ -2,8 +2,8 @@
 
 The support data is a subset of caniemail.com's (github.com/hteumeuleu/caniemail, MIT,
 license text in caniemail-LICENSE next to this file), shipped as caniemail.json and made by
-`python -m digest.render.caniemail_subset PATH-TO-CANIEMAIL`: only the features that
-digest.render.features can detect, only the families in MAJOR_CLIENTS, only each platform's
+`python tools/caniemail_subset.py PATH-TO-CANIEMAIL`: only the features that
+digest.lint.features can detect, only the families in MAJOR_CLIENTS, only each platform's
 newest test result.
 
 Three verdicts per feature that a current major client does not support ("n"; partial
@@ -24,13 +24,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from digest.render.features import (
-    IMAGE_FORMAT_SLUGS,
-    INPUT_SLUGS,
-    SELECTOR_SLUGS,
-    FeatureUse,
-    feature_uses,
-)
+from digest.lint.features import FeatureUse, feature_uses
+from digest.lint.slugs import IMAGE_FORMAT_SLUGS, INPUT_SLUGS, SELECTOR_SLUGS
 
 DATA_FILE = "caniemail.json"
 LICENSE_FILE = "caniemail-LICENSE"
@@ -146,7 +141,7 @@ class Verdict:
 @functools.cache
 def support_data() -> dict[str, Any]:
     """The shipped caniemail subset (see the module docstring)."""
-    resource = importlib.resources.files("digest.render") / DATA_FILE
+    resource = importlib.resources.files("digest.lint") / DATA_FILE
     data: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
     return data
 

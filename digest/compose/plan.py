@@ -3,7 +3,6 @@ the settings and the clock."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
@@ -99,15 +98,4 @@ def _section(
     for item in placed:
         position = edits[item.id].position or 1
         result.insert(min(max(position - 1, 0), len(result)), item)
-    return tuple(apply_edit(i, edits.get(i.id)) for i in result)
-
-
-def apply_edit(item: QueuedItem, edit: ItemEdit | None) -> QueuedItem:
-    """The item with the editor's title and summary for this issue, if any."""
-    if edit is None or (edit.title is None and edit.summary is None):
-        return item
-    return dataclasses.replace(
-        item,
-        title=edit.title if edit.title is not None else item.title,
-        summary=edit.summary if edit.summary is not None else item.summary,
-    )
+    return tuple(i.edited(edits.get(i.id)) for i in result)

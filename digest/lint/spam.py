@@ -1,4 +1,4 @@
-"""SpamAssassin on one message, locally: its score and the rules that fired.
+"""SpamAssassin on one message, locally: its score and the rules that fired, as findings.
 
 `spamassassin -t -L` runs the local tests only (no DNS blocklists, no network), without
 Bayes, auto-learning or the user's preferences, so the answer depends on the message and
@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass
 
 from digest.errors import DigestError
+from digest.lint.report import Finding, Level
 
 NOT_INSTALLED = (
     "SpamAssassin is not installed (Debian and Ubuntu: apt-get install spamassassin), "
@@ -129,4 +130,23 @@ def parse_report(output: str, command: str = "spamassassin") -> SpamReport:
         rules=tuple(rules),
         command=command,
         version=version.group(1) if version else "",
+    )
+
+
+def spam_findings(report: SpamReport | None) -> tuple[Finding, ...]:
+    """The spam check as findings: none for a score of 0 or less."""
+    if report is None:
+        return (Finding(check="spam", level=Level.WARNING, message=NOT_INSTALLED),)
+    if report.score <= 0:
+        return ()
+    adding = ", ".join(f"{r.name} {r.points:+.1f}" for r in report.rules if r.points > 0)
+    spam = report.score >= report.required
+    return (
+        Finding(
+            check="spam",
+            level=Level.ERROR if spam else Level.WARNING,
+            message=f"SpamAssassin scores the message {report.score:.1f} "
+            f"({'spam' if spam else 'not spam'} from {report.required:.1f}; aim for 0 or less)",
+            snippet=adding,
+        ),
     )

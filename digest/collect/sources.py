@@ -1,4 +1,5 @@
-"""Registering and listing sources."""
+"""Source management: register a feed after checking its URL and time zone, list the
+sources with a one-word health for the operator."""
 
 from __future__ import annotations
 
@@ -6,12 +7,10 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
-
+from digest.db import sources as repository
 from digest.db.engine import Database
-from digest.db.schema import Source
 from digest.errors import CollectError
-from digest.model import SourceKind
+from digest.model import SourceHealth, SourceKind, SourceRef
 
 FAILING_AFTER = 3
 
@@ -25,7 +24,7 @@ def add_source(
     *,
     dayfirst: bool = True,
     timezone: str = "UTC",
-) -> Source:
+) -> SourceRef:
     """Register a feed; the URL must be http(s) and not registered yet."""
     try:
         ZoneInfo(timezone)
@@ -34,30 +33,18 @@ def add_source(
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CollectError(f"{url!r} is not an http(s) URL")
-    with db.session() as session:
-        if session.scalars(select(Source).where(Source.url == url.strip())).first():
-            raise CollectError(f"{url} is already a source")
-        source = Source(
-            url=url.strip(),
-            kind=kind,
-            name=name or parts.netloc,
-            dayfirst=dayfirst,
-            timezone=timezone,
-            created_at=now,
-            items_found=0,
-            consecutive_failures=0,
-        )
-        session.add(source)
-        session.flush()
-        return source
+    return repository.insert_source(
+        db,
+        url=url.strip(),
+        kind=kind,
+        name=name or parts.netloc,
+        now=now,
+        dayfirst=dayfirst,
+        timezone=timezone,
+    )
 
 
-def list_sources(db: Database) -> list[Source]:
-    with db.session() as session:
-        return list(session.scalars(select(Source).order_by(Source.id)))
-
-
-def health(source: Source) -> str:
+def health(source: SourceHealth) -> str:
     """One word for the operator: new, ok, failing (after repeated failures) or error."""
     if source.last_fetch_at is None:
         return "new"

@@ -12,16 +12,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from sqlalchemy import delete, select
 
-from digest.collect.clean import parse_datetime
 from digest.collect.parse import entry_from_text
 from digest.db.engine import Database
-from digest.db.schema import Issue, IssueItem, Item
+from digest.db.items import reject_item, restore_item, store_entries
 from digest.errors import ItemError
 from digest.model import Entry, ItemKind, ItemState, ParseOptions, SourceKind
-from digest.queue import store_entries
 from digest.settings import Settings
+from digest.text import parse_datetime
 
 KIND_TO_SOURCE = {
     ItemKind.NEWS: SourceKind.NEWS,
@@ -140,8 +138,8 @@ def read_items(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
 
 
 def add_items(db: Database, entries: list[Entry], now: datetime) -> tuple[int, int]:
-    with db.session() as session:
-        return store_entries(session, None, entries, now)
+    """Queue editors' entries as a source's are (no source): returns (new, updated)."""
+    return store_entries(db, None, entries, now)
 
 
 def import_items(db: Database, path: Path, now: datetime, settings: Settings) -> ImportReport:
@@ -164,31 +162,13 @@ def import_items(db: Database, path: Path, now: datetime, settings: Settings) ->
 
 def set_state(db: Database, item_id: int, state: ItemState, now: datetime) -> str:
     """Reject or restore an item; returns a line for the editor."""
-    with db.session() as session:
-        item = session.get(Item, item_id)
-        if item is None:
-            raise ItemError(f"there is no item {item_id}")
-        if state is ItemState.REJECTED:
-            if item.state not in (ItemState.QUEUED, ItemState.IN_ISSUE):
-                raise ItemError(f"item {item_id} is {item.state} and cannot be rejected")
-            draft = session.scalars(
-                select(Issue)
-                .join(IssueItem)
-                .where(IssueItem.item_id == item_id, Issue.status == "draft")
-            ).first()
-            item.state, item.updated_at = ItemState.REJECTED, now
-            if draft is not None:
-                session.execute(
-                    delete(IssueItem).where(
-                        IssueItem.item_id == item_id, IssueItem.issue_id == draft.id
-                    )
-                )
-                return (
-                    f"rejected item {item_id}; it was in draft #{draft.number}: run "
-                    "`digest issue compose` to refresh the draft"
-                )
-            return f"rejected item {item_id}: {item.title}"
-        if item.state != ItemState.REJECTED:
-            raise ItemError(f"item {item_id} is {item.state}, not rejected")
-        item.state, item.updated_at = ItemState.QUEUED, now
-        return f"restored item {item_id} to the queue: {item.title}"
+    if state is ItemState.REJECTED:
+        rejected = reject_item(db, item_id, now)
+        if rejected.draft_number is not None:
+            return (
+                f"rejected item {item_id}; it was in draft #{rejected.draft_number}: run "
+                "`digest issue compose` to refresh the draft"
+            )
+        return f"rejected item {item_id}: {rejected.item.title}"
+    restored = restore_item(db, item_id, now)
+    return f"restored item {item_id} to the queue: {restored.title}"

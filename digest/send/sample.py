@@ -1,5 +1,5 @@
-"""An issue exactly as a subscriber receives it: the message for a sample subscriber, its HTML
-and text parts, and the same written to files."""
+"""The sample an editor previews: an issue exactly as a subscriber receives it, the message
+for a sample subscriber, its HTML and text parts, and the same written to files."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from digest.db.schema import Issue
-from digest.model import Recipient
+from digest.model import Recipient, StoredIssue
 from digest.send.personalize import Personalizer, message_template
 from digest.settings import Settings
 
@@ -40,7 +39,7 @@ class PreviewFiles:
     eml: Path
 
 
-def preview_message(issue: Issue, settings: Settings, now: datetime) -> PreviewMessage:
+def preview_message(issue: StoredIssue, settings: Settings, now: datetime) -> PreviewMessage:
     """The issue personalized for the sample subscriber, built as the send stage builds it."""
     raw = Personalizer(message_template(issue, settings, now), settings).message(SAMPLE)
     message = email.message_from_bytes(raw, policy=email.policy.default)
@@ -54,7 +53,7 @@ def preview_message(issue: Issue, settings: Settings, now: datetime) -> PreviewM
     return PreviewMessage(raw=raw, html=html, text=text, headers=headers)
 
 
-def write_preview(issue: Issue, settings: Settings, out: Path, now: datetime) -> PreviewFiles:
+def write_preview(issue: StoredIssue, settings: Settings, out: Path, now: datetime) -> PreviewFiles:
     """issue.html, issue.txt and issue.eml in `out`, personalized for a sample subscriber."""
     out.mkdir(parents=True, exist_ok=True)
     message = preview_message(issue, settings, now)

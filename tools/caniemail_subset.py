@@ -1,12 +1,13 @@
-"""Make digest/render/caniemail.json, the subset of caniemail.com's data the lint uses.
+"""Make digest/lint/caniemail.json, the subset of caniemail.com's data the lint uses.
 
-    python -m digest.render.caniemail_subset PATH-TO-CANIEMAIL [--commit SHA] [--out FILE]
+    python tools/caniemail_subset.py PATH-TO-CANIEMAIL [--commit SHA] [--out FILE]
 
-PATH is a checkout of github.com/hteumeuleu/caniemail (its `_features/*.md` and `LICENSE`).
-Kept: the features digest.render.features can detect (KNOWN_SLUGS), the families in
-MAJOR_CLIENTS, only the newest test result of each platform (in upstream's shape), each
-feature's title, and the notes that qualify a "not supported". The upstream LICENSE is
-copied next to the output as caniemail-LICENSE.
+A developer's tool, not installed with the package: it needs digest installed (pip install
+-e .) and PyYAML. PATH is a checkout of github.com/hteumeuleu/caniemail (its
+`_features/*.md` and `LICENSE`). Kept: the features digest.lint.features can detect
+(KNOWN_SLUGS), the families in MAJOR_CLIENTS, only the newest test result of each platform
+(in upstream's shape), each feature's title, and the notes that qualify a "not supported".
+The upstream LICENSE is copied next to the output as caniemail-LICENSE.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from typing import Any
 
 import yaml
 
-from digest.render.caniemail import DATA_FILE, LICENSE_FILE, MAJOR_CLIENTS
-from digest.render.features import KNOWN_SLUGS
+from digest.lint.caniemail import DATA_FILE, LICENSE_FILE, MAJOR_CLIENTS
+from digest.lint.slugs import KNOWN_SLUGS
 
 SOURCE = "https://github.com/hteumeuleu/caniemail"
+# Where the lint reads the subset from: digest/lint/ in this repository.
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "digest" / "lint" / DATA_FILE
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 
 
@@ -109,7 +112,7 @@ def build_subset(corpus: Path, commit: str) -> dict[str, Any]:
         "source": SOURCE,
         "source_commit": commit,
         "license": f"MIT, Copyright (c) 2019 Rémi Parmentier; full text in {LICENSE_FILE}",
-        "generated_by": "python -m digest.render.caniemail_subset",
+        "generated_by": "python tools/caniemail_subset.py",
         "clients": list(MAJOR_CLIENTS),
         "features": features,
     }
@@ -134,8 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(__file__).with_name(DATA_FILE),
-        help=f"output file (default: {DATA_FILE} next to this module)",
+        default=DEFAULT_OUT,
+        help=f"output file (default: {DEFAULT_OUT})",
     )
     args = parser.parse_args(argv)
     data = build_subset(args.corpus, args.commit or source_commit(args.corpus))

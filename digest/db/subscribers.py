@@ -1,0 +1,313 @@
+"""The subscriber repository: every query and write on subscriber records, returning values.
+
+Each status it writes is the answer of `subscribers.status.transition`; the web pages' own
+writes are in `digest.db.subscriber_web`, the CSV import in `digest.db.subscriber_import`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from digest.db.engine import Database
+from digest.db.schema import BounceEvent, Delivery, Subscriber, Suppression
+from digest.errors import SubscriberError
+from digest.model import SubscriberStatus
+from subscribers.addresses import address_hash
+from subscribers.status import Event, changed_from, transition
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredSubscriber:
+    """A subscriber record as stored."""
+
+    id: int
+    email: str
+    name: str
+    language: str
+    status: SubscriberStatus
+    origin: str
+    wants_news: bool
+    wants_events: bool
+    wants_calls: bool
+    paused: bool
+    consent_at: datetime | None
+    consent_source: str
+    confirmed_at: datetime | None
+    confirm_source: str
+    unsubscribed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriberRecord:
+    """Everything stored about one person, as `subscribers show` prints it (in this order)."""
+
+    email: str
+    name: str
+    status: SubscriberStatus
+    language: str
+    wants_news: bool
+    wants_events: bool
+    wants_calls: bool
+    paused: bool
+    consent_at: datetime | None
+    consent_source: str
+    confirmed_at: datetime | None
+    created_at: datetime
+    unsubscribed_at: datetime | None
+    origin: str
+    deliveries: dict[str, int]  # delivery status -> how many
+    bounces: list[str]  # one line per bounce: date, kind, code, diagnostic
+
+
+def to_stored(row: Subscriber) -> StoredSubscriber:
+    return StoredSubscriber(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        language=row.language,
+        status=SubscriberStatus(row.status),
+        origin=row.origin,
+        wants_news=row.wants_news,
+        wants_events=row.wants_events,
+        wants_calls=row.wants_calls,
+        paused=row.paused,
+        consent_at=row.consent_at,
+        consent_source=row.consent_source,
+        confirmed_at=row.confirmed_at,
+        confirm_source=row.confirm_source,
+        unsubscribed_at=row.unsubscribed_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+# Reading --------------------------------------------------------------------------------
+
+
+def active_count(session: Session) -> int:
+    """Subscribers an issue would go to: active and not pausing."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Subscriber)
+            .where(Subscriber.status == SubscriberStatus.ACTIVE, Subscriber.paused.is_(False))
+        )
+        or 0
+    )
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """How many subscribers have each status (statuses nobody has are left out)."""
+    rows = session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status))
+    return {SubscriberStatus(status): int(n) for status, n in rows}
+
+
+def get(db: Database, subscriber_id: int) -> StoredSubscriber | None:
+    with db.session() as session:
+        row = session.get(Subscriber, subscriber_id)
+        return None if row is None else to_stored(row)
+
+
+def list_subscribers(
+    db: Database, status: SubscriberStatus | None = None, limit: int | None = None
+) -> list[StoredSubscriber]:
+    query = select(Subscriber).order_by(Subscriber.id)
+    if status:
+        query = query.where(Subscriber.status == status)
+    if limit:
+        query = query.limit(limit)
+    with db.session() as session:
+        return [to_stored(row) for row in session.scalars(query)]
+
+
+def each_subscriber(
+    db: Database, status: SubscriberStatus | None = None
+) -> Iterator[StoredSubscriber]:
+    """Every subscriber (of `status`) in id order, streamed: memory stays flat."""
+    query = select(Subscriber).order_by(Subscriber.id).execution_options(yield_per=1000)
+    if status:
+        query = query.where(Subscriber.status == status)
+    with db.session() as session:
+        for row in session.scalars(query):
+            yield to_stored(row)
+
+
+def record(db: Database, email: str) -> SubscriberRecord | None:
+    """Everything stored about the normalized `email`; None when nobody has it."""
+    with db.session() as session:
+        row = _by_email(session, email)
+        if row is None:
+            return None
+        sent = session.scalars(
+            select(Delivery.status).where(Delivery.subscriber_id == row.id)
+        ).all()
+        bounces = session.scalars(
+            select(BounceEvent).where(BounceEvent.subscriber_id == row.id)
+        ).all()
+        return SubscriberRecord(
+            email=row.email,
+            name=row.name,
+            status=SubscriberStatus(row.status),
+            language=row.language,
+            wants_news=row.wants_news,
+            wants_events=row.wants_events,
+            wants_calls=row.wants_calls,
+            paused=row.paused,
+            consent_at=row.consent_at,
+            consent_source=row.consent_source,
+            confirmed_at=row.confirmed_at,
+            created_at=row.created_at,
+            unsubscribed_at=row.unsubscribed_at,
+            origin=row.origin,
+            deliveries={s: sent.count(s) for s in sorted(set(sent))},
+            bounces=[
+                f"{b.received_at:%Y-%m-%d} {b.kind} {b.status_code or ''} {b.diagnostic}".strip()
+                for b in bounces
+            ],
+        )
+
+
+def _by_email(session: Session, email: str, *, lock: bool = False) -> Subscriber | None:
+    query = select(Subscriber).where(Subscriber.email == email)
+    return session.scalars(query.with_for_update() if lock else query).first()
+
+
+def suppressed(session: Session, keys: Sequence[str], emails: Iterable[str]) -> set[str]:
+    """Which of the normalized `emails` were forgotten, trying every signing key."""
+    by_hash = {address_hash(key, email): email for email in emails for key in keys}
+    if not by_hash:
+        return set()
+    found = session.scalars(
+        select(Suppression.address_hash).where(Suppression.address_hash.in_(list(by_hash)))
+    )
+    return {by_hash[h] for h in found}
+
+
+# Writing ------------------------------------------------------------------------------
+
+
+def add(
+    db: Database,
+    keys: Sequence[str],
+    email: str,
+    now: datetime,
+    *,
+    name: str,
+    language: str,
+    origin: str,
+    force: bool,
+) -> StoredSubscriber:
+    """The operator adds the normalized `email` (Event.ADD); SubscriberError when refused."""
+    with db.session() as session:
+        if suppressed(session, keys, [email]):
+            raise SubscriberError(f"{email} asked to be forgotten and cannot be added again")
+        row = _by_email(session, email, lock=True)
+        current = None if row is None else SubscriberStatus(row.status)
+        step = transition(current, Event.ADD, force=force)
+        if step.refused:
+            raise SubscriberError(f"{email} {step.refused}")
+        if row is None:
+            row = Subscriber(email=email, created_at=now)
+            session.add(row)
+        row.name, row.language = name, language
+        row.status, row.origin, row.updated_at = step.status, origin, now
+        row.consent_at, row.consent_source = now, origin
+        row.unsubscribed_at = None
+        session.flush()
+        return to_stored(row)
+
+
+def unsubscribe(
+    db: Database, key: int | str, now: datetime, *, source: str = ""
+) -> StoredSubscriber | None:
+    """Stop all mail to the subscriber with id `key` (or normalized address `key`); None when
+    there is none. The row is locked and Event.UNSUBSCRIBE applied: a bounced, complained or
+    suppressed status says more and is kept, and a second call changes nothing. `source`
+    becomes the record's origin if it had none."""
+    with db.session() as session:
+        if isinstance(key, str):
+            row = _by_email(session, key, lock=True)
+        else:
+            row = session.get(Subscriber, key, with_for_update=True)
+        if row is None:
+            return None
+        step = transition(SubscriberStatus(row.status), Event.UNSUBSCRIBE)
+        if step.changed:
+            row.status, row.unsubscribed_at, row.updated_at = step.status, now, now
+            row.origin = row.origin or source
+        return to_stored(row)
+
+
+def mark_bounced(session: Session, subscriber_ids: Sequence[int], at: datetime) -> int:
+    """Record hard bounces for `subscriber_ids` inside the caller's transaction; returns how
+    many records changed. Only statuses Event.HARD_BOUNCE changes are touched: someone who
+    left, complained or was suppressed keeps that status."""
+    if not subscriber_ids:
+        return 0
+    return _apply(session, Event.HARD_BOUNCE, Subscriber.id.in_(list(subscriber_ids)), at)
+
+
+def _apply(
+    session: Session, event: Event, where: ColumnElement[bool], at: datetime, *, force: bool = False
+) -> int:
+    """Apply `event` to every row matching `where` in a few bulk updates, one per status the
+    event leads to, each writing the status `transition` answers for the rows' statuses."""
+    by_after: dict[SubscriberStatus, list[SubscriberStatus]] = {}
+    for status in sorted(changed_from(event, force=force)):
+        by_after.setdefault(transition(status, event, force=force).status, []).append(status)
+    changed = 0
+    for status, befores in by_after.items():
+        result = session.execute(
+            update(Subscriber)
+            .where(where, Subscriber.status.in_(befores))
+            .values(status=status, updated_at=at)
+        )
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    return changed
+
+
+def forget(db: Database, keys: Sequence[str], email: str, now: datetime) -> None:
+    """Erase the normalized `email`'s record, deliveries and bounce details; keep only its
+    hash under the newest key on the suppression list."""
+    with db.session() as session:
+        digest = address_hash(keys[-1], email)
+        known = session.scalars(select(Suppression).where(Suppression.address_hash == digest))
+        if known.first() is None:
+            session.add(Suppression(address_hash=digest, reason="forgotten", created_at=now))
+        row = _by_email(session, email)
+        if row is None:
+            return
+        session.execute(
+            update(BounceEvent)
+            .where(BounceEvent.subscriber_id == row.id)
+            .values(subscriber_id=None, diagnostic="")
+        )
+        ids = select(Delivery.id).where(Delivery.subscriber_id == row.id)
+        session.execute(
+            update(BounceEvent).where(BounceEvent.delivery_id.in_(ids)).values(delivery_id=None)
+        )
+        session.execute(delete(Delivery).where(Delivery.subscriber_id == row.id))
+        session.delete(row)
+
+
+def purge_unconfirmed(db: Database, older_than: datetime) -> int:
+    """Delete signups never confirmed since `older_than` (their link has expired anyway):
+    an unconfirmed address is not a subscriber and its data is not kept."""
+    with db.session() as session:
+        stale = select(Subscriber.id).where(
+            Subscriber.status == SubscriberStatus.PENDING,
+            Subscriber.created_at < older_than,
+            Subscriber.confirmed_at.is_(None),
+        )
+        ids = list(session.scalars(stale))
+        if ids:
+            session.execute(delete(Delivery).where(Delivery.subscriber_id.in_(ids)))
+            session.execute(delete(Subscriber).where(Subscriber.id.in_(ids)))
+        return len(ids)
