@@ -58,6 +58,12 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+# Why a delivery was skipped: its subscriber left, bounced or paused before it went out.
+INACTIVE_REPLY = "subscriber no longer active, or pausing"
+# A delivery in one of these states is done: the ledger never changes it again.
+FINAL = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceRef:
     id: int
@@ -345,3 +351,20 @@ class Placeholders:
 
 
 PLACEHOLDERS = Placeholders()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settled:
+    """One delivery's new state, as the ledger (and the journal) store it."""
+
+    delivery_id: int
+    subscriber_id: int
+    status: DeliveryStatus
+    attempts: int
+    reply: str
+    at: datetime  # when the answer came
+    first_attempt_at: datetime | None
+    next_attempt_at: datetime | None = None
+    temporary: bool = False
+    bounce: str | None = None  # "hard" when the address must not be mailed again
+    enhanced: str | None = None

@@ -29,7 +29,7 @@ def serve_command(app: App, host: str | None, port: int | None) -> None:
     port = settings.web.port if port is None else port
     settings.signing_keys  # noqa: B018 - a missing secret key is an error now, not per request
     sock = bind(host, port, "serve over a TLS reverse proxy, not directly")
-    web = public_app(app.db, settings, app.clock)
+    web = public_app(app.db, settings, app.clock, app.relay)
     click.echo(
         f"serving the public pages on {url_of(sock)} for {settings.newsletter.base_url} "
         "(Ctrl-C stops)"

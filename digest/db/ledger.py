@@ -19,13 +19,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from digest.db.engine import Database
 from digest.db.lease import renew_lease
 from digest.db.schema import BounceEvent, Delivery, Subscriber
-from digest.model import DeliveryStatus, Recipient, SubscriberStatus
-
-# The send stage's values. Importing them runs digest/send/__init__.py, which imports this
-# module (and digest.db.sending, which imports it too) back as `from digest.db import ...`
-# and reads their names only when it sends: so either side may be imported first.
-from digest.send.ledger import INACTIVE_REPLY
-from digest.send.policy import FINAL, Settled
+from digest.model import (
+    FINAL,
+    INACTIVE_REPLY,
+    DeliveryStatus,
+    Recipient,
+    Settled,
+    SubscriberStatus,
+)
 from subscribers.status import Event, changed_from
 
 CHUNK = 1000

@@ -14,21 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-# Modules, not names: digest.db.ledger imports digest.send.policy, which runs this file
-# first when the ledger is imported first; their names are read when a send runs.
 from digest.db import ledger as sql_ledger
 from digest.db import sending as issues_table
 from digest.db.engine import Database
 from digest.db.issues import latest_issue, stored_plan
 from digest.db.subscribers import active_count
 from digest.errors import SendError, StorageError
-from digest.model import DeliveryStatus, IssueStatus, Recipient, StoredIssue
+from digest.model import FINAL, DeliveryStatus, IssueStatus, Recipient, Settled, StoredIssue
 from digest.send import lease
 from digest.send.journal import Journal, journal_path, read_journal
 from digest.send.message import make_message_id
 from digest.send.pacing import Pacer
 from digest.send.personalize import Personalizer, message_template, section_variants
-from digest.send.policy import FINAL, ExitStatus, RetryPolicy, Settled, exit_status
+from digest.send.policy import ExitStatus, RetryPolicy, exit_status
 from digest.send.preflight import Facts, reasons_not_to_send
 from digest.send.run import Notify, Progress, SendRun
 from digest.send.verp import envelope_senders

@@ -21,8 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.errors import SendError
-from digest.model import DeliveryStatus
-from digest.send.policy import Settled
+from digest.model import DeliveryStatus, Settled
 
 
 def journal_path(data_dir: Path, database_url: str, issue_id: int) -> Path:

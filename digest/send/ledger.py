@@ -12,13 +12,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from digest.model import Recipient
-from digest.send.policy import Settled
+from digest.model import Recipient, Settled
+
 
 # The reply of a row closed because its subscriber left or paused before it was sent.
-INACTIVE_REPLY = "subscriber no longer active, or pausing"
-
-
 class DeliveryLedger(Protocol):
     """The send run's view of one issue's deliveries."""
 

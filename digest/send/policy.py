@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 
-from digest.model import DeliveryStatus, Recipient, SendOutcome
+from digest.model import FINAL, DeliveryStatus, Recipient, SendOutcome, Settled
 from digest.send.classify import Verdict
-
-FINAL = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,23 +29,6 @@ class RetryPolicy:
         """The wait before attempt `attempts + 1`: doubling from the first delay, capped."""
         seconds = self.first_delay_seconds * 2 ** min(max(attempts - 1, 0), 40)
         return timedelta(seconds=min(seconds, self.max_delay_seconds))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settled:
-    """One delivery's new state, as the ledger (and the journal) store it."""
-
-    delivery_id: int
-    subscriber_id: int
-    status: DeliveryStatus
-    attempts: int
-    reply: str
-    at: datetime  # when the answer came
-    first_attempt_at: datetime | None
-    next_attempt_at: datetime | None = None
-    temporary: bool = False
-    bounce: str | None = None  # "hard" when the address must not be mailed again
-    enhanced: str | None = None
 
 
 def settle(

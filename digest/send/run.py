@@ -18,14 +18,14 @@ from datetime import datetime
 from typing import TypeVar
 
 from digest.errors import SendError, StorageError
-from digest.model import DeliveryStatus, Recipient, SendOutcome
+from digest.model import FINAL, INACTIVE_REPLY, DeliveryStatus, Recipient, SendOutcome, Settled
 from digest.send import lease
 from digest.send.classify import Verdict, classify_reply
 from digest.send.journal import Journal
-from digest.send.ledger import INACTIVE_REPLY, DeliveryLedger
+from digest.send.ledger import DeliveryLedger
 from digest.send.pacing import Pacer, spread_by_domain
 from digest.send.personalize import NothingChosen, Personalizer
-from digest.send.policy import FINAL, RetryPolicy, Settled, settle
+from digest.send.policy import RetryPolicy, settle
 from digest.send.transport import Transport
 from digest.send.verp import EnvelopeSenders
 

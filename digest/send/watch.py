@@ -11,8 +11,8 @@ from digest.db.engine import Database
 from digest.db.issues import latest_issue
 from digest.db.sending import requeue_failed, send_record
 from digest.errors import SendError
-from digest.model import DeliveryStatus, IssueStatus
-from digest.send.policy import FINAL, counts_line, group_replies
+from digest.model import FINAL, DeliveryStatus, IssueStatus
+from digest.send.policy import counts_line, group_replies
 
 RATE_WINDOW = timedelta(minutes=1)
 LATEST_FAILURES = 500

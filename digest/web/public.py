@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from digest.db.engine import Database
-from digest.send.transport import Transport
+from digest.send.wiring import Relay
 from digest.settings import Settings
 from digest.web.archive import ISSUE_CSP, atom_feed, sent_issues, web_version
 from digest.web.guard import Guard
@@ -80,12 +80,12 @@ def public_app(
     db: Database,
     settings: Settings,
     clock: Callable[[], datetime],
-    *,
-    transport_factory: Callable[[], Transport] | None = None,
+    relay: Relay,
 ) -> ASGIApp:
-    """The whole public site as one ASGI app; settings are read once, by the caller."""
+    """The whole public site as one ASGI app; settings are read once and the relay for the
+    confirmation mail is made by the caller."""
     pages = Pages(settings)
-    people = SubscriptionPages(db, settings, clock, pages, transport_factory)
+    people = SubscriptionPages(db, settings, clock, pages, relay)
     archive = Archive(db, settings, clock, pages)
 
     async def stylesheet(request: Request) -> Response:

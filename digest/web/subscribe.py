@@ -15,8 +15,7 @@ from starlette.responses import Response
 
 from digest.db.engine import Database
 from digest.errors import SubscriberError
-from digest.send.transport import Transport
-from digest.send.wiring import smtp_relay
+from digest.send.wiring import Relay
 from digest.settings import Settings
 from digest.web import guard
 from digest.web.archive import sent_issues
@@ -50,10 +49,10 @@ class SubscriptionPages:
         settings: Settings,
         clock: Callable[[], datetime],
         pages: Pages,
-        transport_factory: Callable[[], Transport] | None = None,
+        relay: Relay,
     ) -> None:
         self.db, self.settings, self.clock, self.pages = db, settings, clock, pages
-        self.relay = smtp_relay(settings, transport_factory)
+        self.relay = relay
         self.base = settings.newsletter.base_url.rstrip("/")
         keys = settings.signing_keys
         max_age = timedelta(hours=settings.web.confirm_max_age_hours)

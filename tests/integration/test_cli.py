@@ -6,73 +6,25 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
-from digest.cli import cli, main
+from digest.cli import cli
 from digest.db.engine import Database
 from digest.settings import load_settings
+from tests.support.cli import DIGEST, assert_one_error_line, invoke, run_main, write_config
 from tests.support.clock import NOW, fixed
 from tests.support.feeds import RssItem, closed_port_url, rss, silent_server
 from tests.support.http import FeedHttpServer, Route
 from tests.support.smtp import SmtpTestServer
-
-DIGEST = Path(sys.executable).parent / "digest"
-
-
-def write_config(tmp_path: Path, db_url: str, smtp_port: int = 8025, extra: str = "") -> Path:
-    path = tmp_path / "digest.toml"
-    path.write_text(
-        f'[database]\nurl = "{db_url}"\n'
-        '[security]\nsecret_key = "cli-test-secret-key"\n'
-        f"[smtp]\nport = {smtp_port}\nretry_delay_seconds = 0.01\nwait_seconds = 0.5\n"
-        "[collect]\ntimeout_seconds = 0.5\n" + extra,
-        encoding="utf-8",
-    )
-    return path
-
-
-def invoke(config: Path | None, *args: str) -> Result:
-    """Run one command in-process; fails the test with its output when it does not exit 0."""
-    argv = ["--config", str(config), *args] if config else list(args)
-    result = CliRunner().invoke(cli, argv, obj=fixed)
-    assert result.exit_code == 0, (argv, result.output, result.exception)
-    return result
-
-
-def run_main(
-    argv: list[str], capsys: pytest.CaptureFixture[str], clock: Callable[[], datetime] = fixed
-) -> tuple[int, str, str]:
-    """`digest.cli.main` as the console script runs it: (exit status, stdout, stderr)."""
-    previous = signal.getsignal(signal.SIGTERM)
-    code: int | str | None = 0
-    try:
-        main(argv, clock=clock)
-    except SystemExit as e:
-        code = e.code
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    out, err = capsys.readouterr()
-    assert isinstance(code, int)
-    return code, out, err
-
-
-def assert_one_error_line(code: int, err: str, *expected: str) -> None:
-    lines = err.splitlines()
-    assert code != 0
-    assert len(lines) == 1, err
-    assert lines[0].startswith("digest: error: "), err
-    for text in expected:
-        assert text in lines[0], err
 
 
 def feeds(now: datetime) -> dict[str, tuple[str, bytes]]:

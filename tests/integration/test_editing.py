@@ -12,7 +12,7 @@ from sqlalchemy import select
 from digest.cli import cli
 from digest.db.engine import Database
 from digest.db.schema import Issue
-from tests.integration.test_cli import invoke, write_config
+from tests.support.cli import invoke, write_config
 from tests.support.clock import fixed
 
 

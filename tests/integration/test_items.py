@@ -18,7 +18,7 @@ from digest.db.schema import IssueItem, Item
 from digest.errors import ItemError
 from digest.model import ItemState
 from digest.settings import Settings
-from tests.integration.test_cli import invoke, write_config
+from tests.support.cli import invoke, write_config
 from tests.support.clock import Clock, fixed
 
 YAML = """\

@@ -19,7 +19,7 @@ from digest.db.engine import Database
 from digest.lint.checks import SIZE_WARNING_BYTES
 from digest.lint.spam import NOT_INSTALLED
 from digest.render import templates_dir
-from tests.integration.test_cli import invoke, write_config
+from tests.support.cli import invoke, write_config
 from tests.support.clock import NOW, fixed
 
 NEWSLETTER = """[newsletter]

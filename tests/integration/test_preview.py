@@ -32,7 +32,7 @@ from digest.send.message import build_template
 from digest.send.personalize import Personalizer
 from digest.settings import Settings
 from digest.web.preview import preview_app
-from tests.integration.test_cli import DIGEST, invoke, run_main, write_config
+from tests.support.cli import DIGEST, invoke, run_main, write_config
 from tests.support.clock import NOW, Clock, fixed, fixed_time_env
 from tests.support.smtp import SmtpTestServer
 

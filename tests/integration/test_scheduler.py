@@ -20,10 +20,10 @@ from digest.send.wiring import smtp_relay
 from digest.settings import Settings
 from scheduler import build_scheduler, deliveries_job, weekly_job
 from subscribers.importer import import_csv
-from tests.integration.test_send import seed
 from tests.support.clock import Clock
 from tests.support.feeds import RssItem, rss
 from tests.support.http import FeedHttpServer, Route
+from tests.support.seed import seed
 from tests.support.smtp import SmtpTestServer
 
 

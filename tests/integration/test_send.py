@@ -8,7 +8,6 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -17,56 +16,15 @@ from sqlalchemy import select, update
 
 from digest.compose import compose_issue
 from digest.db.engine import Database
-from digest.db.items import store_entries
 from digest.db.schema import BounceEvent, Delivery, Issue, Item, Subscriber
 from digest.errors import SendError
-from digest.model import Entry, ItemKind
 from digest.send import lease, send_issue
 from digest.send.transport import Reply, SmtpTransport
 from digest.send.wiring import smtp_relay
 from digest.settings import Settings
-from subscribers.importer import import_csv
 from tests.support.clock import Clock
+from tests.support.seed import seed
 from tests.support.smtp import SmtpTestServer
-
-
-def seed(db: Database, clock: Clock, tmp_path: Path, count: int) -> None:
-    now = clock()
-    entries = [
-        Entry(
-            kind=ItemKind.NEWS,
-            title=f"News {n}",
-            link=f"https://example.org/n/{n}",
-            summary="<p>Summary</p>",
-            guid=f"n{n}",
-            published_at=now - timedelta(hours=n),
-        )
-        for n in range(3)
-    ] + [
-        Entry(
-            kind=ItemKind.EVENT,
-            title="Forum",
-            link="https://example.org/e/1",
-            summary="",
-            guid="e1",
-            event_start=now + timedelta(days=5),
-        ),
-        Entry(
-            kind=ItemKind.CALL,
-            title="Call",
-            link="https://example.org/c/1",
-            summary="",
-            guid="c1",
-            deadline=now + timedelta(days=9),
-        ),
-    ]
-    store_entries(db, None, entries, now)
-    roster = tmp_path / "people.csv"
-    roster.write_text(
-        "email,name\n" + "".join(f"user{n}@example.com,User {n}\n" for n in range(count)),
-        encoding="utf-8",
-    )
-    import_csv(db, roster, now)
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from digest.db.engine import Database
 from digest.db.schema import Delivery, Issue, Item
 from tests.conftest import PG_ADMIN
-from tests.integration.test_cli import run_main
-from tests.integration.test_send import seed
+from tests.support.cli import run_main
 from tests.support.clock import Clock
+from tests.support.seed import seed
 from tests.support.smtp import SmtpTestServer, free_port
 
 PEOPLE = 12

@@ -19,8 +19,8 @@ from digest.compose import compose_issue
 from digest.db.engine import Database
 from digest.db.schema import Delivery
 from digest.settings import load_settings
-from tests.integration.test_send import seed
 from tests.support.clock import Clock
+from tests.support.seed import seed
 from tests.support.smtp import SmtpTestServer
 
 SUBSCRIBERS = 300

@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from digest.db.engine import Database
+from digest.send.wiring import smtp_relay
 from digest.settings import Settings
 from digest.web import listen, url_of
 from digest.web.public import public_app
@@ -59,7 +60,7 @@ def served(
         smtp_port=smtp_server.port,
     )
     db = Database(settings.database_url)
-    app = public_app(db, settings, fixed)
+    app = public_app(db, settings, fixed, smtp_relay(settings))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

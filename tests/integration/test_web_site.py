@@ -25,7 +25,7 @@ from digest.db.schema import Issue
 from digest.settings import Settings
 from digest.web.archive import ISSUE_CSP
 from subscribers import web_actions
-from tests.integration.test_cli import DIGEST, run_main, write_config
+from tests.support.cli import DIGEST, run_main, write_config
 from tests.support.clock import Clock
 from tests.support.smtp import SmtpTestServer
 from tests.support.web import (

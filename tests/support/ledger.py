@@ -8,8 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from digest.model import DeliveryStatus, Recipient
-from digest.send.policy import FINAL, Settled
+from digest.model import FINAL, DeliveryStatus, Recipient, Settled
 from digest.send.transport import Reply
 
 

@@ -71,7 +71,7 @@ class Site:
 def make_site(
     db: Database, settings: Settings, clock: Clock, smtp: SmtpTestServer, **client: Any
 ) -> Site:
-    app = public_app(db, settings, clock)
+    app = public_app(db, settings, clock, smtp_relay(settings))
     return Site(TestClient(app, **client), db, settings, clock, smtp)
 
 

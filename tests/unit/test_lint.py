@@ -36,7 +36,7 @@ from digest.render import render_issue
 from digest.send.message import build_template
 from digest.send.personalize import Personalizer
 from digest.settings import Settings
-from tests.unit.test_golden import DATE, fixed_plan
+from tests.support.plans import DATE, fixed_plan
 
 BASE = "https://news.example.org"
 TEXT = """Digest
