@@ -3,13 +3,15 @@ issue as a sample subscriber receives it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from digest.cli.app import App, echo_json, pass_app
-from digest.db.issues import latest_issue
-from digest.lint import LintReport, lint_issue
-from digest.lint.spam import NOT_INSTALLED, SpamReport, spam_check, spam_findings
-from digest.send.sample import preview_message
+
+if TYPE_CHECKING:
+    from digest.lint import LintReport
+    from digest.lint.spam import SpamReport
 
 
 def report_lines(report: LintReport) -> list[str]:
@@ -34,6 +36,11 @@ def issue_lint(app: App, number: int | None, as_json: bool, spam: bool) -> None:
     Exits with status 1 when a check finds an error; warnings do not fail. With --spam, a
     score above 0 is a warning and a score at SpamAssassin's spam threshold an error.
     """
+    from digest.db.issues import latest_issue
+    from digest.lint import lint_issue
+    from digest.lint.spam import spam_check, spam_findings
+    from digest.send.sample import preview_message
+
     row = latest_issue(app.db, number)
     message = preview_message(row, app.settings, app.clock())
     report = lint_issue(message.html, message.text, base_url=app.settings.newsletter.base_url)
@@ -63,6 +70,8 @@ def issue_lint(app: App, number: int | None, as_json: bool, spam: bool) -> None:
 
 
 def spam_json(report: SpamReport | None) -> dict[str, object]:
+    from digest.lint.spam import NOT_INSTALLED
+
     if report is None:
         return {"available": False, "note": NOT_INSTALLED}
     return {

@@ -8,10 +8,7 @@ from pathlib import Path
 import click
 
 from digest.cli.app import App, echo_json, pass_app, when
-from digest.db.subscribers import list_subscribers
 from digest.model import SubscriberStatus
-from subscribers.importer import import_csv
-from subscribers.lifecycle import add_subscriber, export_csv, forget, show, unsubscribe
 
 STATUS = click.Choice([s.value for s in SubscriberStatus])
 
@@ -37,6 +34,8 @@ def subscribers() -> None:
 @pass_app
 def subscribers_add(app: App, email: str, name: str, language: str, force: bool) -> None:
     """Add EMAIL as an active subscriber."""
+    from subscribers.lifecycle import add_subscriber
+
     person = add_subscriber(
         app.db,
         app.settings.signing_keys,
@@ -55,6 +54,8 @@ def subscribers_add(app: App, email: str, name: str, language: str, force: bool)
 @pass_app
 def subscribers_remove(app: App, email: str) -> None:
     """Unsubscribe EMAIL (the record stays, so no import subscribes them again)."""
+    from subscribers.lifecycle import unsubscribe
+
     person = unsubscribe(app.db, email, app.clock())
     click.echo(f"unsubscribed {person.email}")
 
@@ -78,6 +79,8 @@ def subscribers_import(
     their status, so nobody who left is subscribed again (unless --force); forgotten
     addresses are never added.
     """
+    from subscribers.importer import import_csv
+
     report = import_csv(
         app.db,
         file,
@@ -104,6 +107,8 @@ def subscribers_import(
 @pass_app
 def subscribers_list(app: App, status: str | None, limit: int | None, as_json: bool) -> None:
     """List subscribers."""
+    from digest.db.subscribers import list_subscribers
+
     rows = list_subscribers(app.db, _status(status), limit)
     if as_json:
         echo_json(
@@ -134,6 +139,8 @@ def subscribers_list(app: App, status: str | None, limit: int | None, as_json: b
 @pass_app
 def subscribers_show(app: App, email: str, as_json: bool) -> None:
     """Everything stored about EMAIL: status, preferences, consent, deliveries, bounces."""
+    from subscribers.lifecycle import show
+
     record = asdict(show(app.db, email))
     if as_json:
         echo_json(record)
@@ -148,6 +155,8 @@ def subscribers_show(app: App, email: str, as_json: bool) -> None:
 @pass_app
 def subscribers_export(app: App, file: Path, status: str | None) -> None:
     """Write subscribers to a CSV file (safe to open in a spreadsheet)."""
+    from subscribers.lifecycle import export_csv
+
     count = export_csv(app.db, file, _status(status))
     click.echo(f"exported {count} subscriber(s) to {file}")
 
@@ -158,6 +167,8 @@ def subscribers_export(app: App, file: Path, status: str | None) -> None:
 @pass_app
 def subscribers_forget(app: App, email: str, yes: bool) -> None:
     """Erase everything about EMAIL, keeping only a keyed hash so it is never added again."""
+    from subscribers.lifecycle import forget
+
     if not yes:
         click.confirm(f"Erase all data of {email}?", abort=True)
     forget(app.db, app.settings.signing_keys, email, app.clock())

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from digest.cli.app import App, echo_json, pass_app, progress_bar, when
-from digest.db.issues import latest_issue
-from digest.db.ledger import due_count
 from digest.model import DeliveryStatus, IssueStatus
-from digest.send import SendReport, send_issue
-from digest.send.policy import counts_line, group_replies
-from digest.send.proof import send_proof
-from digest.send.watch import issue_status, retry_failed
+
+if TYPE_CHECKING:
+    from digest.send import SendReport
 
 
 def _warn(line: str) -> None:
@@ -49,6 +47,11 @@ def issue_send(
     again (or let the scheduler) to continue. Exit status: 0 all delivered, 1 error, 3
     finished with failures, 4 deliveries still deferred, 5 the relay could not be reached.
     With --test --to ADDRESS, send only a proof copy to ADDRESS."""
+    from digest.db.issues import latest_issue
+    from digest.db.sending import send_counts
+    from digest.send import send_issue
+    from digest.send.proof import send_proof
+
     if proof or address is not None:
         if not (proof and address):
             raise click.UsageError("--test and --to ADDRESS go together")
@@ -72,8 +75,7 @@ def issue_send(
         )
         return
     row = latest_issue(app.db, number)
-    with app.db.session() as session:
-        total = due_count(session, row.id)
+    total = send_counts(app.db, row.id).due
     with progress_bar(total, f"sending #{row.number}") as advance:
         report = send_issue(
             app.db,
@@ -90,6 +92,8 @@ def issue_send(
 
 
 def _print_report(report: SendReport) -> None:
+    from digest.send.policy import counts_line, group_replies
+
     if report.replayed:
         click.echo(
             f"recorded {report.replayed} answer(s) an earlier run kept in its journal", err=True
@@ -136,6 +140,8 @@ def _waiting(report: SendReport) -> int:
 def issue_status_command(app: App, number: int | None, as_json: bool) -> None:
     """How the send of issue NUMBER (default: the newest) stands: deliveries per state, rate,
     time left, the next retry and the latest failures; works while a send runs."""
+    from digest.send.watch import issue_status
+
     status = issue_status(app.db, app.clock(), number)
     if as_json:
         echo_json(status.as_dict())
@@ -154,6 +160,8 @@ def issue_retry(app: App, number: int, everything: bool) -> None:
     """Put failed deliveries of issue NUMBER back in the queue: those that failed for a
     temporary cause (after a relay outage), or with --all every failed one. Delivered ones
     are never touched; `digest issue send -n NUMBER` then sends them."""
+    from digest.send.watch import retry_failed
+
     count = retry_failed(app.db, number, app.clock(), everything=everything)
     click.echo(
         f"issue #{number}: {count} failed delivery(ies) back in the queue; "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 
@@ -23,34 +24,30 @@ from digest.model import (
 from digest.queue import OPEN_STATES, content_hash, dedupe_key
 
 
+def _story(item: Item) -> dict[str, Any]:
+    """The fields an item has in every view of it."""
+    return {
+        "id": item.id,
+        "kind": ItemKind(item.kind),
+        "title": item.title,
+        "link": item.link,
+        "summary": item.summary,
+        "published_at": item.published_at,
+        "event_start": item.event_start,
+        "event_end": item.event_end,
+        "location": item.location,
+        "deadline": item.deadline,
+    }
+
+
 def to_queued(item: Item) -> QueuedItem:
-    return QueuedItem(
-        id=item.id,
-        kind=ItemKind(item.kind),
-        title=item.title,
-        link=item.link,
-        summary=item.summary,
-        published_at=item.published_at,
-        event_start=item.event_start,
-        event_end=item.event_end,
-        location=item.location,
-        deadline=item.deadline,
-    )
+    return QueuedItem(**_story(item))
 
 
 def to_stored_item(item: Item) -> StoredItem:
     return StoredItem(
-        id=item.id,
-        kind=ItemKind(item.kind),
+        **_story(item),
         state=ItemState(item.state),
-        title=item.title,
-        link=item.link,
-        summary=item.summary,
-        published_at=item.published_at,
-        event_start=item.event_start,
-        event_end=item.event_end,
-        location=item.location,
-        deadline=item.deadline,
         guid=item.guid,
         needs_review=item.needs_review,
         source_id=item.source_id,

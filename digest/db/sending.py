@@ -8,10 +8,29 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
-from digest.db import ledger  # a module, not its names: see the imports of digest.db.ledger
+from digest.db import ledger
 from digest.db.engine import Database
 from digest.db.schema import Delivery, Issue, IssueItem, Item
+from digest.db.subscribers import active_count
 from digest.model import DeliveryStatus, IssueStatus, ItemState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendCounts:
+    """Who an issue goes to, as a send starts or ends."""
+
+    active: int  # subscribers an issue would go to: active and not pausing
+    deliveries: dict[str, int]  # the issue's deliveries per status
+    due: int  # deliveries a send would make now or later, rows still to make included
+
+
+def send_counts(db: Database, issue_id: int) -> SendCounts:
+    with db.session() as session:
+        return SendCounts(
+            active=active_count(session),
+            deliveries=ledger.counts(session, issue_id),
+            due=ledger.due_count(session, issue_id),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,7 @@ writes are in `digest.db.subscriber_web`, the CSV import in `digest.db.subscribe
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, func, select, update
@@ -151,21 +151,10 @@ def record(db: Database, email: str) -> SubscriberRecord | None:
         bounces = session.scalars(
             select(BounceEvent).where(BounceEvent.subscriber_id == row.id)
         ).all()
+        stored = to_stored(row)
+        shared = {f.name: getattr(stored, f.name) for f in fields(SubscriberRecord)[:-2]}
         return SubscriberRecord(
-            email=row.email,
-            name=row.name,
-            status=SubscriberStatus(row.status),
-            language=row.language,
-            wants_news=row.wants_news,
-            wants_events=row.wants_events,
-            wants_calls=row.wants_calls,
-            paused=row.paused,
-            consent_at=row.consent_at,
-            consent_source=row.consent_source,
-            confirmed_at=row.confirmed_at,
-            created_at=row.created_at,
-            unsubscribed_at=row.unsubscribed_at,
-            origin=row.origin,
+            **shared,
             deliveries={s: sent.count(s) for s in sorted(set(sent))},
             bounces=[
                 f"{b.received_at:%Y-%m-%d} {b.kind} {b.status_code or ''} {b.diagnostic}".strip()

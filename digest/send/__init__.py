@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from digest.db import ledger as sql_ledger
-from digest.db import sending as issues_table
 from digest.db.engine import Database
 from digest.db.issues import latest_issue, stored_plan
-from digest.db.subscribers import active_count
+from digest.db.ledger import SqlLedger
+from digest.db.sending import mark_sent, send_counts, start_sending
 from digest.errors import SendError, StorageError
 from digest.model import FINAL, DeliveryStatus, IssueStatus, Recipient, Settled, StoredIssue
 from digest.send import lease
@@ -100,8 +99,7 @@ def send_issue(
     if dry_run:
         return _dry_run(db, issue, personalizer)
     if issue.status is IssueStatus.SENT:
-        with db.session() as session:
-            done = sql_ledger.counts(session, issue.id)
+        done = send_counts(db, issue.id).deliveries
         return SendReport(
             number=issue.number, recipients=sum(done.values()), counts=done, status=issue.status
         )
@@ -110,10 +108,10 @@ def send_issue(
     senders = envelope_senders(relay.envelope_from, settings)
     owner = lease.Owner.me()
     lease.acquire(db, issue.id, owner, clock())
-    ledger = sql_ledger.SqlLedger(db, issue.id, str(owner))
+    ledger = SqlLedger(db, issue.id, str(owner))
     path = journal_path(settings.data_dir, db.url, issue.id)
     try:
-        issues_table.start_sending(db, issue.id, clock())
+        start_sending(db, issue.id, clock())
         earlier = read_journal(path)
         replayed = ledger.replay(earlier.settled)
         interrupted = ledger.requeue_interrupted(clock())
@@ -144,8 +142,7 @@ def send_issue(
         # error that stopped the run is the one to report.
         with contextlib.suppress(StorageError):
             lease.release(db, issue.id, owner)
-    with db.session() as session:
-        final = sql_ledger.counts(session, issue.id)
+    final = send_counts(db, issue.id).deliveries
     report = SendReport(
         number=issue.number,
         recipients=sum(final.values()),
@@ -159,7 +156,7 @@ def send_issue(
         status=IssueStatus.SENDING,
     )
     if report.finished and result.breaker is None:
-        issues_table.mark_sent(db, issue.id, clock())
+        mark_sent(db, issue.id, clock())
         report = replace(report, status=IssueStatus.SENT)
     return report
 
@@ -168,11 +165,9 @@ def _preflight(db: Database, settings: Settings, issue: StoredIssue, now: dateti
     from digest.lint import lint_issue
     from digest.send.sample import preview_message
 
-    with db.session() as session:
-        recipients = active_count(session)
     message = preview_message(issue, settings, now)
     facts = Facts(
-        recipients=recipients,
+        recipients=send_counts(db, issue.id).active,
         lint=lint_issue(message.html, message.text, base_url=settings.newsletter.base_url),
     )
     reasons = reasons_not_to_send(facts, settings)
@@ -184,10 +179,8 @@ def _preflight(db: Database, settings: Settings, issue: StoredIssue, now: dateti
 
 
 def _dry_run(db: Database, issue: StoredIssue, personalizer: Personalizer) -> SendReport:
-    with db.session() as session:
-        active = active_count(session)
-        done = sql_ledger.counts(session, issue.id)
-        due = sql_ledger.due_count(session, issue.id)
+    counts = send_counts(db, issue.id)
+    active, done, due = counts.active, counts.deliveries, counts.due
     sample = personalizer.message(
         Recipient(
             delivery_id=0,

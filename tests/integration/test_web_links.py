@@ -109,7 +109,7 @@ def list_unsubscribe_url(site: Site, subscriber_id: int, address: str) -> str:
     raw = Personalizer(template, site.settings).message(recipient)
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    urls = re.findall(r"<(https?://[^>]+)>", str(message["List-Unsubscribe"]))
+    urls: list[str] = re.findall(r"<(https?://[^>]+)>", str(message["List-Unsubscribe"]))
     assert urls and urls[0].startswith(f"{BASE}/unsubscribe/")
     return urls[0]
 

@@ -105,7 +105,8 @@ def link_in(message: EmailMessage, kind: str, base: str = BASE) -> str:
     """The path of the one `kind` link (confirm, preferences) in the mail's text part, which
     must start with the site's `base` URL."""
     text = text_part(message)
-    found = [u for u in URL.findall(text) if urlsplit(u).path.startswith(f"/{kind}/")]
+    urls: list[str] = URL.findall(text)
+    found = [u for u in urls if urlsplit(u).path.startswith(f"/{kind}/")]
     assert len(found) == 1, (kind, found)
     assert found[0].startswith(base + "/"), found[0]
     return urlsplit(found[0]).path

@@ -9,6 +9,7 @@ import hashlib
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import feedparser
 import pytest
@@ -28,7 +29,16 @@ OLD_KEY = "former-key-0123456789abcdef"
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
-def settings(**newsletter: str) -> Settings:
+class NewsletterOverrides(TypedDict, total=False):
+    """The newsletter settings these tests change."""
+
+    name: str
+    base_url: str
+    brand_color: str
+    templates_dir: str
+
+
+def settings(**newsletter: Unpack[NewsletterOverrides]) -> Settings:
     return Settings(newsletter=NewsletterSettings(**newsletter))
 
 
