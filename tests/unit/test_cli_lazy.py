@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -30,6 +31,7 @@ def test_stored_help_line_is_the_commands_own(group: LazyGroup, name: str) -> No
 HEAVY = ("sqlalchemy", "alembic", "feedparser", "mjml", "premailer", "starlette", "lxml")
 PROBE = """
 import sys
+from pathlib import Path
 from digest.cli import main
 try:
     main({argv!r})
@@ -46,3 +48,34 @@ def test_help_and_version_import_no_heavy_module(argv: list[str]) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip().splitlines()[-1] == "heavy:"
+
+
+STATUS_PROBE = """
+import sys
+from pathlib import Path
+from digest.cli import main
+for _ in range(2):  # the first run makes the database; the second finds it current
+    for name in [m for m in sys.modules if m.startswith(("alembic", "digest.send"))]:
+        del sys.modules[name]
+    try:
+        main(["status"])
+    except SystemExit:
+        pass
+print("loaded:" + ",".join(sorted({m.split(".")[0] for m in sys.modules} & {"alembic", "mjml",
+    "premailer", "feedparser", "starlette", "lxml"})))
+"""
+
+
+def test_status_on_a_current_schema_loads_no_migration_tool_and_no_stage(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", STATUS_PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=str(tmp_path),
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert done.stdout.strip().splitlines()[-1] == "loaded:"
