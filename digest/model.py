@@ -368,3 +368,55 @@ class Settled:
     temporary: bool = False
     bounce: str | None = None  # "hard" when the address must not be mailed again
     enhanced: str | None = None
+
+
+class BounceKind(StrEnum):
+    HARD = "hard"  # the address does not exist: never mail it again
+    SOFT = "soft"  # it exists but did not take this message (full, blocked, spam, too large…)
+    COMPLAINT = "complaint"  # the reader reported the message as spam (an ARF report)
+    NOT_BOUNCE = "not_bounce"  # an auto-reply, a delivery notice, ordinary mail
+
+
+class BounceReason(StrEnum):
+    """Why a message bounced, in words an operator reads (Sisimai's reasons, grouped)."""
+
+    USER_UNKNOWN = "user_unknown"
+    DOMAIN_NOT_FOUND = "domain_not_found"
+    MAILBOX_FULL = "mailbox_full"
+    DISABLED = "disabled"  # the mailbox exists but is suspended or inactive
+    BLOCKED = "blocked"  # the sender, its IP or domain is refused: policy
+    SPAM = "spam"  # the content was rejected as spam
+    TOO_LARGE = "too_large"
+    EXPIRED = "expired"  # the relay gave up retrying
+    NETWORK = "network"  # no route, connection refused, DNS failures on the way
+    SYSTEM = "system"  # the remote system failed: disk, configuration, loops
+    REJECTED = "rejected"  # refused without a more precise reason
+    FEEDBACK = "feedback"  # a complaint
+    VACATION = "vacation"  # an auto-reply
+    DELIVERED = "delivered"  # a successful-delivery or relay notice
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BounceReport:
+    """What one returned message says, read from its bytes alone (classify is pure)."""
+
+    is_bounce: bool  # hard, soft or complaint
+    kind: BounceKind
+    recipients: tuple[str, ...] = ()  # lower-case addresses that bounced or complained
+    reason: BounceReason = BounceReason.UNKNOWN
+    status: str | None = None  # the enhanced status code, e.g. "5.1.1"
+    code: int | None = None  # the SMTP reply code, e.g. 550
+    diagnostic: str = ""  # the remote server's words, on one line
+    delivery_id: int | None = None  # from a VERP token that verified with our keys
+    feedback_type: str | None = None  # ARF: abuse, fraud, virus, other…
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderEvent:
+    """One bounce or complaint a relay reported by webhook, already read into a report."""
+
+    key: str  # the provider's event id: the same event twice is processed once
+    report: BounceReport
+    raw: bytes  # the event as received, kept for audit
+

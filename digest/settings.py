@@ -235,6 +235,52 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BounceSettings:
+    imap_host: str = setting(
+        "", "IMAP server of the mailbox bounces and complaints arrive in; empty: no IMAP."
+    )
+    imap_port: int = setting(993, "IMAP port: 993 for TLS, 143 for STARTTLS or none.")
+    imap_security: str = setting("tls", "IMAP connection security: tls, starttls or none.")
+    imap_user: str = setting("", "IMAP login name.")
+    imap_password: str = setting("", "IMAP password; prefer DIGEST_BOUNCES_IMAP_PASSWORD.")
+    imap_folder: str = setting("INBOX", "Folder the bounces arrive in.")
+    imap_done_folder: str = setting(
+        "digest-processed",
+        "Folder processed messages are moved to (created when missing); empty: delete them.",
+    )
+    maildir: str = setting(
+        "", "A Maildir to read bounces from (relative to the settings file); empty: none."
+    )
+    timeout_seconds: float = setting(30.0, "Network timeout of the IMAP connection.")
+    keep_days: int = setting(
+        90, "Days raw bounce messages and webhook events are kept for audit before pruning."
+    )
+    soft_limit: int = setting(
+        3, "Soft bounces on distinct issues within soft_window_days that stop a subscriber."
+    )
+    soft_window_days: int = setting(30, "The window soft bounces are counted in.")
+    complaint_warn_rate: float = setting(
+        0.003, "Complaint rate of an issue above which `bounces stats` warns (0.3 %)."
+    )
+    hard_warn_rate: float = setting(
+        0.02, "Hard-bounce rate of an issue above which `bounces stats` warns (2 %)."
+    )
+    webhook_secret: str = setting(
+        "",
+        "Secret path segment of the bounce webhooks: POST /webhooks/bounces/PROVIDER/SECRET; "
+        "empty: webhooks off.",
+    )
+    mailgun_signing_key: str = setting(
+        "", "Mailgun's webhook signing key: each event's HMAC signature is checked."
+    )
+    sendgrid_public_key: str = setting(
+        "",
+        "SendGrid's signed event webhook verification key (base64 DER of the ECDSA public "
+        "key): each request's signature is checked.",
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """All settings, plus where they were read from."""
 
@@ -247,6 +293,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
     source: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -422,8 +469,12 @@ def _validate(s: Settings) -> None:
             ZoneInfo(tz_name)
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"{where}: {label}: unknown time zone {tz_name!r}") from None
-    if s.smtp.security not in ("none", "starttls", "tls"):
-        raise ConfigError(f"{where}: smtp.security: expected none, starttls or tls")
+    for security, label in (
+        (s.smtp.security, "smtp.security"),
+        (s.bounces.imap_security, "bounces.imap_security"),
+    ):
+        if security not in ("none", "starttls", "tls"):
+            raise ConfigError(f"{where}: {label}: expected none, starttls or tls")
     for color, label in (
         (s.newsletter.brand_color, "brand_color"),
         (s.newsletter.background_color, "background_color"),

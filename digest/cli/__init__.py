@@ -33,6 +33,9 @@ COMMANDS = {
     "subscribers": Lazy(
         "digest.cli.people:subscribers", "Add, import, list, export and forget subscribers."
     ),
+    "bounces": Lazy(
+        "digest.cli.bounces:bounces", "Bounces and complaints: classify, ingest, report."
+    ),
     "status": Lazy(
         "digest.cli.admin:status", "Sources, queue, subscribers and the latest issue at a glance."
     ),

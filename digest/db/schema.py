@@ -10,12 +10,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -220,6 +222,52 @@ class Delivery(Base):
     temporary: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
+class BounceMessage(Base):
+    """A bounce, complaint or webhook event as received, kept for audit with what was made of
+    it; one that could not be used is kept aside with the reason (`outcome` set_aside)."""
+
+    __tablename__ = "bounce_messages"
+    __table_args__ = (Index("ix_bounce_messages_received_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The message's identity across channels and restarts: a provider's event id, else a
+    # hash of the raw bytes; the same key is processed once.
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))  # imap|maildir|mbox|stdin|ses|sendgrid|...
+    received_at: Mapped[datetime]
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))  # hard|soft|complaint|not_bounce|unsubscribe
+    reason: Mapped[str] = mapped_column(String(32), default="")
+    outcome: Mapped[str] = mapped_column(String(16))  # applied | ignored | set_aside
+    note: Mapped[str] = mapped_column(Text, default="")  # what was done, or why not
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL")
+    )
+
+
+class StatusChange(Base):
+    """Why a subscriber's status changed, and on what evidence (a bounce, a click, a command)."""
+
+    __tablename__ = "status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    before: Mapped[str] = mapped_column(String(16), default="")
+    after: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(32))  # subscribers.status.Event
+    reason: Mapped[str] = mapped_column(Text, default="")
+    bounce_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bounce_events.id", ondelete="SET NULL")
+    )
+
+
 class BounceEvent(Base):
     __tablename__ = "bounce_events"
 
@@ -233,5 +281,11 @@ class BounceEvent(Base):
     kind: Mapped[str] = mapped_column(String(16))  # hard | soft | complaint
     status_code: Mapped[str | None] = mapped_column(String(16))  # e.g. 5.1.1
     diagnostic: Mapped[str] = mapped_column(Text, default="")
-    origin: Mapped[str] = mapped_column(String(16))  # smtp | dsn | arf
+    origin: Mapped[str] = mapped_column(String(16))  # smtp | dsn | arf | webhook
     received_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(32), default="", server_default=text("''"))
+    smtp_code: Mapped[int | None]
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bounce_messages.id", ondelete="SET NULL")
+    )
