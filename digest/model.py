@@ -416,7 +416,6 @@ class BounceReport:
 class ProviderEvent:
     """One bounce or complaint a relay reported by webhook, already read into a report."""
 
-    key: str  # the provider's event id: the same event twice is processed once
+    key: str  # "PROVIDER:EVENT_ID": the same event twice is processed once
     report: BounceReport
     raw: bytes  # the event as received, kept for audit
-

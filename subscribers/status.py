@@ -32,6 +32,7 @@ class Event(StrEnum):
     ADD = "add"  # the operator adds an address (`subscribers add`, an import)
     UNSUBSCRIBE = "unsubscribe"  # the link, List-Unsubscribe, the operator
     HARD_BOUNCE = "hard_bounce"  # the address does not exist
+    SOFT_LIMIT = "soft_limit"  # soft bounces on too many distinct issues (bounces.soft_limit)
     COMPLAINT = "complaint"  # marked as spam
     SUPPRESS = "suppress"  # the operator blocks the address
 
@@ -97,8 +98,9 @@ def transition(
         # Bounced, complained and suppressed say more than "unsubscribed": they are kept.
         after = S.UNSUBSCRIBED if current in (S.ACTIVE, S.PENDING) else current
         return Transition(current, after)
-    if event is Event.HARD_BOUNCE:
-        # Their own choice (left, complained) and the operator's block are kept.
+    if event in (Event.HARD_BOUNCE, Event.SOFT_LIMIT):
+        # Their own choice (left, complained) and the operator's block are kept; an address
+        # that keeps refusing our mail is stopped as one that does not exist.
         after = S.BOUNCED if current in (S.ACTIVE, S.PENDING) else current
         return Transition(current, after)
     if event is Event.COMPLAINT:

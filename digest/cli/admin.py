@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from digest.cli.app import App, echo_json, pass_app, progress_bar
 from digest.errors import ConfigError
 from digest.model import IssueStatus
 from digest.settings import DEFAULT_CONFIG_NAME, starter_file
+
+if TYPE_CHECKING:
+    from digest.db.bounces import IssueBounces
 
 
 @click.command()
@@ -120,10 +124,11 @@ def status(app: App, as_json: bool) -> None:
     """Sources, queue, subscribers and the latest issue at a glance."""
     from digest.collect.sources import health
     from digest.db.sources import list_sources
-    from digest.db.status import status_report
+    from digest.db.status import latest_bounces, status_report
 
     settings = app.settings
     report = status_report(app.db)
+    bounced = latest_bounces(app.db)
     queue, people, issue = report.items, report.subscribers, report.latest_issue
     deliveries = report.deliveries
     why = ""
@@ -151,6 +156,7 @@ def status(app: App, as_json: bool) -> None:
             if issue
             else None
         ),
+        "bounces": _bounce_data(bounced),
     }
     if as_json:
         echo_json(data)
@@ -167,6 +173,32 @@ def status(app: App, as_json: bool) -> None:
         )
     else:
         click.echo("latest issue none yet")
+    if bounced is not None:
+        from digest.bounces.policy import rate_warnings
+        from digest.cli.bounce_reports import rates_line
+
+        click.echo(f"bounces      {rates_line(bounced)}")
+        for line in rate_warnings(
+            bounced.number,
+            hard_rate=bounced.hard_rate,
+            complaint_rate=bounced.complaint_rate,
+            rules=settings.bounces,
+        ):
+            click.echo(f"warning: {line}", err=True)
+
+
+def _bounce_data(bounced: IssueBounces | None) -> dict[str, object] | None:
+    if bounced is None:
+        return None
+    return {
+        "issue": bounced.number,
+        "mailed": bounced.mailed,
+        "hard": bounced.hard,
+        "soft": bounced.soft,
+        "complaints": bounced.complaints,
+        "hard_rate": round(bounced.hard_rate, 6),
+        "complaint_rate": round(bounced.complaint_rate, 6),
+    }
 
 
 def _pairs(counts: dict[str, int]) -> str:

@@ -2,7 +2,8 @@
 statements; `SqlLedger` is the send stage's `DeliveryLedger` over it.
 
 Rows become final (`sent`, `failed`, `skipped`) only through `record`, with what the relay
-said; a hard bounce changes the subscriber's status only where the status rule allows it.
+said; a refusal at send time is a bounce event (hard for a 5.1.x, soft for any other
+permanent refusal) and the bounce policy decides, through the status rule, what it changes.
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from digest.db.bounces import record_bounce
 from digest.db.engine import Database
 from digest.db.lease import renew_lease
-from digest.db.schema import BounceEvent, Delivery, Subscriber
+from digest.db.schema import Delivery, Subscriber
 from digest.model import (
     FINAL,
     INACTIVE_REPLY,
+    BounceKind,
     DeliveryStatus,
     Recipient,
     Settled,
     SubscriberStatus,
 )
-from subscribers.status import Event, changed_from
+from digest.settings import BounceSettings
 
 CHUNK = 1000
 
@@ -35,8 +38,8 @@ CHUNK = 1000
 class SqlLedger:
     """The ledger in the database, for one issue, held by one lease owner."""
 
-    def __init__(self, db: Database, issue_id: int, owner: str) -> None:
-        self.db, self.issue_id, self.owner = db, issue_id, owner
+    def __init__(self, db: Database, issue_id: int, owner: str, *, rules: BounceSettings) -> None:
+        self.db, self.issue_id, self.owner, self.rules = db, issue_id, owner, rules
 
     def add_missing(self, now: datetime, message_id: Callable[[int], str]) -> int:
         with self.db.session() as session:
@@ -57,7 +60,7 @@ class SqlLedger:
                     )
                 )
             open_rows = [row for row in rows if row.delivery_id not in final]
-            _write(session, open_rows)
+            _write(session, open_rows, self.issue_id, self.rules)
         return len(open_rows)
 
     def requeue_interrupted(self, now: datetime) -> frozenset[int]:
@@ -87,7 +90,7 @@ class SqlLedger:
         if rows:
             with self.db.session() as session:
                 renew_lease(session, self.issue_id, self.owner, max(r.at for r in rows))
-                _write(session, rows)
+                _write(session, rows, self.issue_id, self.rules)
 
     def renew(self, now: datetime) -> None:
         with self.db.session() as session:
@@ -244,9 +247,10 @@ def claim(session: Session, issue_id: int, now: datetime, limit: int) -> list[Re
     ]
 
 
-def _write(session: Session, rows: Sequence[Settled]) -> None:
-    """Answers in one executemany; a hard bounce marks an active (or pending) subscriber
-    `bounced` so no later issue is sent to the address."""
+def _write(session: Session, rows: Sequence[Settled], issue_id: int, rules: BounceSettings) -> None:
+    """Answers in one executemany. A refusal is recorded as a bounce event of the issue and
+    the bounce policy applied: a hard bounce marks an active (or pending) subscriber `bounced`
+    at once, so no later issue is sent to the address; soft ones only after the limit."""
     values = [
         {
             "b_id": row.delivery_id,
@@ -263,31 +267,29 @@ def _write(session: Session, rows: Sequence[Settled]) -> None:
     ]
     for row in rows:
         if row.bounce:
-            session.add(
-                BounceEvent(
-                    subscriber_id=row.subscriber_id,
-                    delivery_id=row.delivery_id,
-                    kind=row.bounce,
-                    status_code=row.enhanced,
-                    diagnostic=row.reply,
-                    origin="smtp",
-                    received_at=row.at,
-                )
-            )
-            # Only a status the rule lets a hard bounce change: someone who left, complained
-            # or was suppressed keeps saying so.
-            session.execute(
-                update(Subscriber)
-                .where(
-                    Subscriber.id == row.subscriber_id,
-                    Subscriber.status.in_(changed_from(Event.HARD_BOUNCE)),
-                )
-                .values(status=SubscriberStatus.BOUNCED, updated_at=row.at)
+            record_bounce(
+                session,
+                subscriber_id=row.subscriber_id,
+                delivery_id=row.delivery_id,
+                issue_id=issue_id,
+                kind=BounceKind(row.bounce),
+                status_code=row.enhanced,
+                smtp_code=_code(row.reply),
+                diagnostic=row.reply,
+                origin="smtp",
+                at=row.at,
+                rules=rules,
             )
     if values:
         # One Core executemany for the whole group: the ORM's bulk update costs several
         # times more per row, and a send writes every row at least once.
         session.execute(_WRITE, values)
+
+
+def _code(reply: str) -> int | None:
+    """The basic code a reply starts with ("550 5.1.1 ..." -> 550)."""
+    head = reply[:3]
+    return int(head) if head.isdigit() and reply[3:4] in ("", " ", "-") else None
 
 
 _DELIVERIES = cast(Table, Delivery.__table__)

@@ -14,7 +14,14 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.db.engine import Database
-from digest.db.schema import BounceEvent, Delivery, Subscriber, Suppression
+from digest.db.schema import (
+    BounceEvent,
+    BounceMessage,
+    Delivery,
+    StatusChange,
+    Subscriber,
+    Suppression,
+)
 from digest.errors import SubscriberError
 from digest.model import SubscriberStatus
 from subscribers.addresses import address_hash
@@ -214,12 +221,13 @@ def add(
 
 
 def unsubscribe(
-    db: Database, key: int | str, now: datetime, *, source: str = ""
+    db: Database, key: int | str, now: datetime, *, source: str = "", reason: str = ""
 ) -> StoredSubscriber | None:
     """Stop all mail to the subscriber with id `key` (or normalized address `key`); None when
     there is none. The row is locked and Event.UNSUBSCRIBE applied: a bounced, complained or
     suppressed status says more and is kept, and a second call changes nothing. `source`
-    becomes the record's origin if it had none."""
+    becomes the record's origin if it had none; a change is recorded with `reason` (default:
+    `source`)."""
     with db.session() as session:
         if isinstance(key, str):
             row = _by_email(session, key, lock=True)
@@ -229,9 +237,44 @@ def unsubscribe(
             return None
         step = transition(SubscriberStatus(row.status), Event.UNSUBSCRIBE)
         if step.changed:
+            record_change(
+                session,
+                row.id,
+                now,
+                before=SubscriberStatus(row.status),
+                after=step.status,
+                event=Event.UNSUBSCRIBE,
+                reason=reason or source,
+            )
             row.status, row.unsubscribed_at, row.updated_at = step.status, now, now
             row.origin = row.origin or source
         return to_stored(row)
+
+
+def record_change(
+    session: Session,
+    subscriber_id: int,
+    at: datetime,
+    *,
+    before: SubscriberStatus | None,
+    after: SubscriberStatus,
+    event: Event,
+    reason: str = "",
+    bounce_event_id: int | None = None,
+) -> None:
+    """Record why a subscriber's status changed and on what evidence, in the caller's
+    transaction (the change itself is `transition`'s answer, written by the caller)."""
+    session.add(
+        StatusChange(
+            subscriber_id=subscriber_id,
+            at=at,
+            before=before or "",
+            after=after,
+            event=event,
+            reason=reason,
+            bounce_event_id=bounce_event_id,
+        )
+    )
 
 
 def mark_bounced(session: Session, subscriber_ids: Sequence[int], at: datetime) -> int:
@@ -263,8 +306,9 @@ def _apply(
 
 
 def forget(db: Database, keys: Sequence[str], email: str, now: datetime) -> None:
-    """Erase the normalized `email`'s record, deliveries and bounce details; keep only its
-    hash under the newest key on the suppression list."""
+    """Erase the normalized `email`'s record, deliveries, bounce details, the raw bounce
+    messages tied to them and their status history; keep only its hash under the newest key
+    on the suppression list."""
     with db.session() as session:
         digest = address_hash(keys[-1], email)
         known = session.scalars(select(Suppression).where(Suppression.address_hash == digest))
@@ -282,6 +326,13 @@ def forget(db: Database, keys: Sequence[str], email: str, now: datetime) -> None
         session.execute(
             update(BounceEvent).where(BounceEvent.delivery_id.in_(ids)).values(delivery_id=None)
         )
+        # The raw messages name the address and the status history is about the person.
+        session.execute(
+            delete(BounceMessage).where(
+                (BounceMessage.subscriber_id == row.id) | BounceMessage.delivery_id.in_(ids)
+            )
+        )
+        session.execute(delete(StatusChange).where(StatusChange.subscriber_id == row.id))
         session.execute(delete(Delivery).where(Delivery.subscriber_id == row.id))
         session.delete(row)
 

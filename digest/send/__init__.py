@@ -108,7 +108,7 @@ def send_issue(
     senders = envelope_senders(relay.envelope_from, settings)
     owner = lease.Owner.me()
     lease.acquire(db, issue.id, owner, clock())
-    ledger = SqlLedger(db, issue.id, str(owner))
+    ledger = SqlLedger(db, issue.id, str(owner), rules=settings.bounces)
     path = journal_path(settings.data_dir, db.url, issue.id)
     try:
         start_sending(db, issue.id, clock())

@@ -74,9 +74,19 @@ def settle(
         first_attempt_at=first,
         next_attempt_at=next_at,
         temporary=temporary,
-        bounce=verdict.bounce,
+        bounce=_bounce(outcome, verdict),
         enhanced=verdict.enhanced,
     )
+
+
+def _bounce(outcome: SendOutcome, verdict: Verdict) -> str | None:
+    """A refusal's bounce kind: "hard" for a bad address (5.1.x, the verdict says so),
+    "soft" for any other permanent refusal (policy, content, a full or disabled mailbox),
+    which the bounce policy counts; None for anything else (sent, deferred, not built)."""
+    if verdict.bounce:
+        return verdict.bounce
+    refused = outcome.code is not None and 500 <= outcome.code < 600
+    return "soft" if refused and verdict.status is DeliveryStatus.FAILED else None
 
 
 class ExitStatus(IntEnum):

@@ -1,6 +1,7 @@
 """The public web app of `digest serve`: signup, confirm, unsubscribe and preferences
 (digest.web.subscribe), the archive of sent issues and its Atom feed, branded error pages
-that never show an exception, and the Guard around it all (security headers, body cap)."""
+that never show an exception, and the Guard around it all (security headers, body cap);
+the relays' bounce webhooks (digest.web.webhooks) when bounces.webhook_secret is set."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from digest.web.archive import ISSUE_CSP, atom_feed, sent_issues, web_version
 from digest.web.guard import Guard
 from digest.web.pages import Pages
 from digest.web.subscribe import SubscriptionPages
+from digest.web.webhooks import MAX_BODY as WEBHOOK_MAX_BODY
+from digest.web.webhooks import PREFIX as WEBHOOK_PREFIX
+from digest.web.webhooks import ByPrefix, too_large, webhook_app
 
 LOG = logging.getLogger(__name__)
 ARCHIVE_CACHE = {"Cache-Control": "public, max-age=300"}
@@ -137,9 +141,20 @@ def public_app(
     )
     # No redirects at all: a trailing-slash redirect is built from the Host header.
     app.router.redirect_slashes = False
-    return Guard(
+    https = settings.newsletter.base_url.startswith("https://")
+    site = Guard(
         app,
         max_body=settings.web.max_form_bytes,
-        https=settings.newsletter.base_url.startswith("https://"),
+        https=https,
         too_large=lambda: pages.error(413),
     )
+    if not settings.bounces.webhook_secret:
+        return site
+    # The relays post batches far larger than a form: the webhooks have their own cap.
+    hooks = Guard(
+        webhook_app(db, settings, clock, pages.error),
+        max_body=WEBHOOK_MAX_BODY,
+        https=https,
+        too_large=too_large,
+    )
+    return ByPrefix(WEBHOOK_PREFIX, hooks, site)

@@ -11,10 +11,11 @@ import click
 import pytest
 
 from digest.cli import cli
+from digest.cli.bounces import bounces
 from digest.cli.issue import issue
 from digest.cli.lazy import LazyGroup
 
-GROUPS = [cli, issue]
+GROUPS = [cli, issue, bounces]
 
 
 @pytest.mark.parametrize(
