@@ -210,13 +210,45 @@ class SecuritySettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduleSettings:
     send_cron: str = setting(
-        "0 7 * * mon", "When the weekly job collects, composes and sends (crontab syntax)."
+        "0 7 * * mon",
+        "When the weekly job sends the issue (crontab syntax; a sixth field first is seconds).",
     )
     collect_cron: str = setting("15 * * * *", "When feeds are collected between issues.")
     retry_cron: str = setting(
         "*/5 * * * *", "When unfinished sends are continued (retries that fell due)."
     )
+    bounce_cron: str = setting(
+        "*/10 * * * *", "When bounces are ingested (only when a bounce mailbox is configured)."
+    )
+    housekeeping_cron: str = setting(
+        "30 3 * * *",
+        "When past events and closed calls expire, unconfirmed signups are removed and old "
+        "raw bounces pruned.",
+    )
     timezone: str = setting("UTC", "Time zone of the crontab lines.")
+    catch_up_hours: float = setting(
+        12.0,
+        "A weekly send missed while the daemon was down still runs at start-up within this "
+        "many hours; later, that week is skipped (and said so).",
+    )
+    proof_hours_before: float = setting(
+        0.0,
+        "Compose the draft this many hours before the weekly send and mail a proof to "
+        "schedule.editors (0: compose at send time, no proof).",
+    )
+    editors: list[str] = setting(  # noqa: RUF009 - setting() returns a field
+        [], "Addresses that get the proof of each issue before it is sent."
+    )
+    require_approval: bool = setting(
+        False, "Send only issues an editor approved (`digest issue approve N`)."
+    )
+    log_file: str = setting(
+        "", "File the daemon also logs to (reopened on SIGHUP); empty: standard error only."
+    )
+    stop_seconds: float = setting(
+        30.0,
+        "How long a stopping daemon waits for the SMTP transactions in flight to finish.",
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

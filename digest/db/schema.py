@@ -130,6 +130,12 @@ class Issue(Base):
     send_owner: Mapped[str | None] = mapped_column(String(200))
     send_heartbeat_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # The weekly time (schedule.send_cron) the daemon made this issue for: one issue a week.
+    week_slot: Mapped[datetime | None] = mapped_column(unique=True)
+    # The approval gate: an editor holds an issue back, or approves it for sending.
+    held_at: Mapped[datetime | None]
+    approved_at: Mapped[datetime | None]
+    proof_sent_at: Mapped[datetime | None]
 
 
 class IssueItem(Base):
@@ -289,3 +295,30 @@ class BounceEvent(Base):
     message_id: Mapped[int | None] = mapped_column(
         ForeignKey("bounce_messages.id", ondelete="SET NULL")
     )
+
+
+class JobRun(Base):
+    """One run of a daemon job: when, how it ended, and its one line for the operator."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started_at", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(32))  # collect | weekly | deliveries | bounces | ...
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(16))  # running | ok | failed | skipped
+    line: Mapped[str] = mapped_column(Text, default="")
+
+
+class DaemonHolder(Base):
+    """Who runs the daemon now (one row): the lock itself is a PostgreSQL advisory lock or a
+    file lock beside the SQLite database; this row says who holds it, for `digest status`."""
+
+    __tablename__ = "daemon_holder"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    since: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
