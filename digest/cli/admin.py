@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from digest.cli.app import App, echo_json, pass_app, progress_bar
+from digest.cli.lazy import Lazy, LazyGroup
 from digest.errors import ConfigError
 from digest.model import IssueStatus
 from digest.settings import DEFAULT_CONFIG_NAME, starter_file
@@ -86,7 +87,16 @@ def demo(app: App, workspace: Path, count: int, as_json: bool) -> None:
     )
 
 
-@click.group("db")
+@click.group(
+    "db",
+    cls=LazyGroup,
+    lazy={
+        "copy": Lazy(
+            "digest.cli.db_copy:db_copy",
+            "Copy every table into the new database at TARGET_URL (made with the migrations).",
+        )
+    },
+)
 def db() -> None:
     """Database schema."""
 

@@ -11,11 +11,12 @@ import click
 import pytest
 
 from digest.cli import cli
+from digest.cli.admin import db
 from digest.cli.bounces import bounces
 from digest.cli.issue import issue
 from digest.cli.lazy import LazyGroup
 
-GROUPS = [cli, issue, bounces]
+GROUPS = [cli, issue, bounces, db]
 
 
 @pytest.mark.parametrize(
