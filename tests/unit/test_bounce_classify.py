@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from digest.bounces.classify import as_label, classify
+from digest.bounces.status import verdict
 from digest.model import BounceKind, BounceReason
 from digest.send.verp import envelope_sender
 
@@ -213,3 +214,100 @@ def test_a_large_attachment_is_not_read_in_full() -> None:
     report = classify(head + body)
     assert report.recipients == ("big@example.com",)
     assert report.kind is BounceKind.SOFT
+
+
+# Phrases after Sisimai's tables (lib/Sisimai/Reason/*.pm), in hand-written diagnostics: each
+# must keep deciding its reason without help from an enhanced status code.
+@pytest.mark.parametrize(
+    ("diagnostic", "reason", "hard"),
+    [
+        ("550 Sorry, no mailbox here by that name", BounceReason.USER_UNKNOWN, True),
+        ("550 Requested action not taken: mailbox unavailable", BounceReason.USER_UNKNOWN, True),
+        (
+            "554 delivery error: This user doesn't have a example.net account",
+            BounceReason.USER_UNKNOWN,
+            True,
+        ),
+        ("550 Invalid final delivery userid: reader@example.com", BounceReason.USER_UNKNOWN, True),
+        (
+            "550 Recipient address rejected: User reader does not exist",
+            BounceReason.USER_UNKNOWN,
+            True,
+        ),
+        (
+            "550 reader@example.com has been replaced by reader@example.net",
+            BounceReason.USER_UNKNOWN,
+            True,
+        ),
+        ("553 example.com does not exist", BounceReason.DOMAIN_NOT_FOUND, True),
+        ("550 The account or domain may not exist", BounceReason.DOMAIN_NOT_FOUND, True),
+        ("556 Host/domain does not accept mail", BounceReason.DOMAIN_NOT_FOUND, True),
+        (
+            "552 Requested mail action aborted: exceeded storage allocation",
+            BounceReason.MAILBOX_FULL,
+            False,
+        ),
+        ("550 The user's space has been used up", BounceReason.MAILBOX_FULL, False),
+        ("550 This account has been disabled or discontinued", BounceReason.DISABLED, False),
+        ("550 Mailbox is frozen", BounceReason.DISABLED, False),
+        ("552 Message size exceeds fixed maximum message size", BounceReason.TOO_LARGE, False),
+        (
+            "550 Our filters rate at and above 98 percent probability of being spam",
+            BounceReason.SPAM,
+            False,
+        ),
+        ("554 Your message was infected with a virus", BounceReason.SPAM, False),
+        ("550 Relaying denied. Proper authentication required", BounceReason.BLOCKED, False),
+        (
+            "550 Messages from 192.0.2.1 temporarily deferred due to user complaints",
+            BounceReason.BLOCKED,
+            False,
+        ),
+        (
+            "550 Please get a custom reverse DNS name from your ISP for your host",
+            BounceReason.BLOCKED,
+            False,
+        ),
+        ("550 Message rejected due to user rules", BounceReason.REJECTED, False),
+        ("550 This message has been in the queue too long", BounceReason.EXPIRED, False),
+        ("550 Hop count exceeded - possible mail loop", BounceReason.SYSTEM, False),
+    ],
+)
+def test_sisimai_phrases_decide_the_reason(
+    diagnostic: str, reason: BounceReason, hard: bool
+) -> None:
+    judged = verdict(diagnostic, None, int(diagnostic[:3]))
+    assert (judged.reason, judged.hard) == (reason, hard)
+
+
+def test_a_phrase_split_across_lines_still_matches() -> None:
+    judged = verdict(
+        "552 requested mail action aborted:\r\n   exceeded storage\r\n allocation", None, 552
+    )
+    assert judged.reason is BounceReason.MAILBOX_FULL
+
+
+def test_ordered_phrase_parts_must_come_in_order() -> None:
+    assert verdict("550 user reader does not exist", None, 550).hard
+    assert verdict("550 does not exist: user", None, 550).reason is not BounceReason.USER_UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "hard"),
+    [
+        ("5.7.13", BounceReason.DISABLED, False),
+        ("5.7.17", BounceReason.USER_UNKNOWN, True),
+        ("5.3.2", BounceReason.DOMAIN_NOT_FOUND, True),
+        ("5.7.25", BounceReason.BLOCKED, False),
+        ("5.5.3", BounceReason.BLOCKED, False),
+    ],
+)
+def test_sisimai_status_codes_without_words(status: str, reason: BounceReason, hard: bool) -> None:
+    judged = verdict("", status, 550)
+    assert (judged.reason, judged.hard) == (reason, hard)
+
+
+def test_a_sisimai_phrase_through_a_whole_dsn() -> None:
+    raw = dsn("full@example.com", "5.0.0", "550 5.0.0 Mailbox has exceeded its disk space limit")
+    report = classify(raw)
+    assert (report.kind, report.reason) == (BounceKind.SOFT, BounceReason.MAILBOX_FULL)
