@@ -45,8 +45,8 @@ COMMANDS = {
     ),
     "scheduler": Lazy(
         "digest.cli.admin:scheduler_command",
-        "Run the scheduler daemon: collect on schedule.collect_cron, and collect, compose and "
-        "send on schedule.send_cron.",
+        "Run the scheduler daemon: collect, send the weekly issue, retry deferred deliveries, "
+        "ingest bounces and keep house, each on its schedule setting.",
     ),
     "serve": Lazy(
         "digest.cli.serve:serve_command",

@@ -64,6 +64,14 @@ from digest.cli.lazy import Lazy, LazyGroup
             "How the send of issue NUMBER (default: the newest) stands: deliveries per state, "
             "rate, time left, the next retry and the latest failures; works while a send runs.",
         ),
+        "hold": Lazy(
+            "digest.cli.gate:issue_hold",
+            "Keep draft NUMBER from going out with the weekly send; it stays a draft.",
+        ),
+        "approve": Lazy(
+            "digest.cli.gate:issue_approve",
+            "Approve draft NUMBER for the weekly send (needed with schedule.require_approval).",
+        ),
         "retry": Lazy(
             "digest.cli.sending:issue_retry",
             "Put failed deliveries of issue NUMBER back in the queue: those that failed for a "

@@ -1,5 +1,6 @@
 """Issues in the database: find one and read it back as a `StoredIssue` or its plan, write the
-draft as it is composed and the editor's decisions on it, list the sent ones."""
+draft as it is composed and the editor's decisions on it, list the sent ones.
+The weekly time an issue is for and its approval gate are in digest.db.weeks."""
 
 from __future__ import annotations
 

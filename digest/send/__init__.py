@@ -9,6 +9,7 @@ so running it again (or the scheduler) continues where any run stopped.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -85,12 +86,15 @@ def send_issue(
     progress: Progress | None = None,
     notify: Notify | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
 ) -> SendReport:
     """Send issue `number` (default: the newest) through `relay` to every active subscriber
     who lacks it.
 
     A draft is checked first (recipients, lint, placeholder sender and links; `force` skips
-    the checks) and stays a draft when a check fails (SendError)."""
+    the checks) and stays a draft when a check fails (SendError). When `stop` is set (from
+    another thread: the daemon stopping), the run ends as on Ctrl-C: the messages on the
+    wire finish and are recorded, no other starts, and the issue stays `sending`."""
     started = time.perf_counter()
     issue = latest_issue(db, number)
     full = message_template(issue, settings, clock())
@@ -134,6 +138,7 @@ def send_issue(
             sleep=sleep,
             progress=progress,
             notify=notify,
+            stop=stop,
         )
         result = run.run()
         journal.discard()

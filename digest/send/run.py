@@ -158,6 +158,7 @@ class SendRun:
         monotonic: Callable[[], float] = time.monotonic,
         progress: Progress | None = None,
         notify: Notify | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.ledger, self.journal, self.personalizer = ledger, journal, personalizer
         self.senders = senders
@@ -167,6 +168,11 @@ class SendRun:
         self.wait_seconds, self.db_patience = wait_seconds, db_patience_seconds
         self.sleep, self.monotonic = sleep, monotonic
         self.progress, self.notify = progress, notify
+        # Set from another thread (the daemon stopping): the run ends as on Ctrl-C, the
+        # messages on the wire finish and are recorded, no other starts.
+        self.stop = stop
+        if stop is not None and sleep is time.sleep:
+            self.sleep = functools.partial(_wait_unless_stopped, stop)
         self._local = threading.local()
         self._transports: list[Transport] = []
         self._lock = threading.Lock()
@@ -189,6 +195,8 @@ class SendRun:
             # A name or address that cannot be put in a header fails this recipient only.
             return self._final(recipient, DeliveryStatus.FAILED, f"message not built: {e}")
         self.pacer.wait(_domain(recipient))
+        if self.stopping:
+            raise _NotStarted  # asked to stop while waiting for its slot
         self.journal.begin(recipient.delivery_id)
         reply = self._transport().send(sender, recipient.email, message, stuffed=True)
         if not reply.reached:
@@ -233,13 +241,17 @@ class SendRun:
 
     # The main thread's steps.
 
+    @property
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
     def run(self) -> RunResult:
         workers = _Workers(self.connections, self.deliver)
         limit = self.connections * IN_FLIGHT_PER_CONNECTION
         waited = 0.0
         next_due: datetime | None = None
         try:
-            while not self.breaker.tripped:
+            while not self.breaker.tripped and not self.stopping:
                 batch = self._database(lambda: self.ledger.claim(self.clock(), CLAIM))
                 if not batch:
                     next_due = self._database(self.ledger.next_due)
@@ -254,40 +266,48 @@ class SendRun:
                     self._database(lambda: self.ledger.renew(self.clock()))
                     continue
                 next_due = None
-                ordered = spread_by_domain(batch, _domain)
-                for start in range(0, len(ordered), limit):
-                    window = ordered[start : start + limit]
-                    # Who left a moment ago gets nothing: checked in one query for the
-                    # messages about to go (as many as may be in flight), not per batch.
-                    ids = [recipient.subscriber_id for recipient in window]
-                    gone = self._database(functools.partial(self.ledger.inactive, ids))
-                    for recipient in window:
-                        if recipient.subscriber_id in gone:
-                            self._unrecorded.append(
-                                self._final(recipient, DeliveryStatus.SKIPPED, INACTIVE_REPLY)
-                            )
-                            continue
-                        workers.put(recipient)
-                        while workers.in_flight >= limit:
-                            self._next_answer(workers)
+                if not self._send(workers, spread_by_domain(batch, _domain), limit):
+                    break
                 while workers.in_flight:
                     self._next_answer(workers)
                 self._flush()
         finally:
-            # Whatever stops the run (Ctrl-C, SIGTERM, an error), messages in flight finish
-            # and every answer is written down before leaving; rows never started stay
-            # `sending` and the next run puts them back in the queue.
+            # Whatever stops the run (Ctrl-C, SIGTERM, the stop event, an error), messages
+            # in flight finish and every answer is written down before leaving; rows never
+            # started stay `sending` and the next run puts them back in the queue.
             for answer in workers.stop():
                 if isinstance(answer, Settled):
                     self._keep(answer)
             for transport in self._transports:
                 transport.close()
             self._flush(final=True)
-        if self.breaker.tripped:
+        if self.breaker.tripped or self.stopping:
             next_due = None
         return RunResult(
             failures=tuple(self._failures), breaker=self.breaker.reason, next_due=next_due
         )
+
+    def _send(self, workers: _Workers, ordered: list[Recipient], limit: int) -> bool:
+        """Hand a claimed batch to the workers, keeping at most `limit` in flight; False
+        when the run was asked to stop before all of it went."""
+        for start in range(0, len(ordered), limit):
+            window = ordered[start : start + limit]
+            # Who left a moment ago gets nothing: checked in one query for the messages
+            # about to go (as many as may be in flight), not per batch.
+            ids = [recipient.subscriber_id for recipient in window]
+            gone = self._database(functools.partial(self.ledger.inactive, ids))
+            for recipient in window:
+                if self.stopping:
+                    return False
+                if recipient.subscriber_id in gone:
+                    self._unrecorded.append(
+                        self._final(recipient, DeliveryStatus.SKIPPED, INACTIVE_REPLY)
+                    )
+                    continue
+                workers.put(recipient)
+                while workers.in_flight >= limit:
+                    self._next_answer(workers)
+        return True
 
     def _next_answer(self, workers: _Workers) -> None:
         """Take one answer; the lease is renewed while the wait is long (an hourly cap or
@@ -297,6 +317,8 @@ class SendRun:
             if answer is not None:
                 break
             self._database(lambda: self.ledger.renew(self.clock()))
+        if isinstance(answer, _NotStarted):
+            return  # stays `sending`: the next run puts it back in the queue
         if isinstance(answer, BaseException):
             raise answer
         self._keep(answer)
@@ -355,6 +377,10 @@ class SendRun:
                 f"({_first_line(error)}); {kept} answer(s) the relay gave are kept in "
                 f"{self.journal.path} and will be recorded by the next run"
             ) from error
+
+
+def _wait_unless_stopped(stop: threading.Event, seconds: float) -> None:
+    stop.wait(seconds)
 
 
 def _first_line(error: BaseException) -> str:

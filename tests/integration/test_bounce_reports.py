@@ -22,9 +22,9 @@ from tests.support.dsn import auto_reply, complaint, dsn
 BASE = "newsletter@example.com"
 
 
-def run(config: Path, *args: str) -> Result:
+def run(config: Path, *args: str, exit_code: int = 0) -> Result:
     result = CliRunner().invoke(cli, ["--config", str(config), *args], obj=fixed)
-    assert result.exit_code == 0, (args, result.output, result.exception)
+    assert result.exit_code == exit_code, (args, result.output, result.exception)
     return result
 
 
@@ -113,10 +113,14 @@ def test_stats_counts_rates_and_warns(config: Path) -> None:
 
 
 def test_status_shows_the_latest_issues_rates_in_one_line(config: Path) -> None:
-    out = run(config, "status").output
+    # A 2.5 % complaint rate is far over bounces.complaint_warn_rate: status asks for
+    # attention with exit status 2.
+    status = run(config, "status", exit_code=2)
+    assert "complaint" in status.stderr
+    out = status.stdout
     (line,) = [line for line in out.splitlines() if line.startswith("bounces")]
     assert line == (
         "bounces      #1: 1 (2.50%) hard, 1 (2.50%) soft, 1 (2.500%) complaints of 40 mailed"
     )
-    data = json.loads(run(config, "status", "--json").stdout)
+    data = json.loads(run(config, "status", "--json", exit_code=2).stdout)
     assert data["bounces"]["hard"] == 1 and data["bounces"]["mailed"] == 40
