@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -167,9 +168,14 @@ class IssueEdit(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
+    # Ids are never reused, even on SQLite after the highest one is deleted (`forget`).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)  # normalized
+    # A random value made with the record and never reused: the links mailed to this person
+    # are bound to it, so no link outlives the record it was made for.
+    link_key: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_urlsafe(16))
     name: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(16), default="")
     # pending | active | unsubscribed | bounced | complained | suppressed
@@ -322,3 +328,39 @@ class DaemonHolder(Base):
     pid: Mapped[int]
     since: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """Mail the web pages send (confirmations, notices), queued so that no request waits on
+    SMTP; a worker sends it with its own timeouts and retries."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_to_address_created_at", "to_address", "created_at"),
+        Index("ix_outbox_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # confirm | notice
+    to_address: Mapped[str] = mapped_column(String(320))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    message: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class AppKey(Base):
+    """Keys the application makes once and keeps, e.g. the one that hashes forgotten
+    addresses: it must outlive any rotation of security.secret_key."""
+
+    __tablename__ = "app_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
