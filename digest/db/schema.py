@@ -169,7 +169,7 @@ class IssueEdit(Base):
 class Subscriber(Base):
     __tablename__ = "subscribers"
     # Ids are never reused, even on SQLite after the highest one is deleted (`forget`).
-    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy reads it
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)  # normalized
