@@ -200,7 +200,12 @@ def main() -> None:
     db_url = f"sqlite:///{work / 'digest.sqlite3'}"
     concurrent = Settings(
         database=DatabaseSettings(url=db_url),
-        collect=CollectSettings(concurrency=args.concurrency, per_host=args.per_host),
+        collect=CollectSettings(
+            concurrency=args.concurrency,
+            per_host=args.per_host,
+            # The feeds are served on loopback, which the collector refuses unless allowed.
+            allow_hosts=["127.0.0.1"],
+        ),
         base_dir=work,
     )
     one_at_a_time = dataclasses.replace(

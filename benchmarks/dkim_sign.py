@@ -55,7 +55,7 @@ def settings_for(key: Path) -> Settings:
     return load_settings(
         None,
         env={
-            "DIGEST_SECURITY_SECRET_KEY": "benchmark-key-0123456789",
+            "DIGEST_SECURITY_SECRET_KEY": "benchmark-key-0123456789abcdefghijklmnopqrstuvwxyz",
             "DIGEST_NEWSLETTER_FROM_ADDRESS": "news@example.org",
             "DIGEST_SMTP_DKIM_SELECTOR": "mail",
             "DIGEST_SMTP_DKIM_KEY_FILE": str(key),
@@ -98,6 +98,7 @@ def main() -> None:
         html_body=rendered.html,
         text_body=rendered.text,
         number=1,
+        placeholders=rendered.placeholders,
         date=NOW,
     )
     recipient = Recipient(

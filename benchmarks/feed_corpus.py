@@ -235,11 +235,13 @@ def make_settings(work: Path, args: argparse.Namespace) -> Settings:
     toml = work / "digest.toml"
     toml.write_text('[workspace]\ndata_dir = "data"\n', encoding="utf-8")
     env = {
-        "DIGEST_SECURITY_SECRET_KEY": "benchmark-secret-key-0123456789",
+        "DIGEST_SECURITY_SECRET_KEY": "benchmark-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
         "DIGEST_COLLECT_TIMEOUT_SECONDS": str(args.timeout),
         # Every source is on 127.0.0.1: the politeness limit per host would serialize them.
         "DIGEST_COLLECT_PER_HOST": str(args.concurrency),
         "DIGEST_COLLECT_CONCURRENCY": str(args.concurrency),
+        # ... and on loopback, which the collector refuses unless allowed.
+        "DIGEST_COLLECT_ALLOW_HOSTS": "127.0.0.1",
     }
     if args.db_url:
         env["DIGEST_DATABASE_URL"] = args.db_url

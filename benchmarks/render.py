@@ -89,7 +89,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    settings = load_settings(env={"DIGEST_SECURITY_SECRET_KEY": "benchmark"})
+    settings = load_settings(
+        env={
+            "DIGEST_SECURITY_SECRET_KEY": "benchmark-key-" + "0123456789abcdefghijklmnopqrstuvwxyz"
+        }
+    )
     cfg = settings.compose.__class__(max_news=10, max_events=10, max_calls=10)
     items = queue()
     plan = plan_issue(items, number=1, now=NOW, cfg=cfg)

@@ -119,6 +119,8 @@ class Workspace:
                     "smtp.port": port,
                     "smtp.connections": self.connections,
                     "security.secret_key": self.secret_key,
+                    # The demo feeds are served on loopback (refused unless allowed).
+                    "collect.allow_hosts": ["127.0.0.1"],
                     **extra,
                 }
             ),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -264,6 +266,48 @@ class IssuePlan:
         return len(self.news) + len(self.events) + len(self.calls)
 
 
+@dataclass(frozen=True, slots=True)
+class Placeholders:
+    """Per-subscriber fields left in the rendered issue for the send stage to fill.
+
+    Each issue gets its own random `key` when it is rendered, stored with the issue, and the
+    markers carry it (`%%UNSUBSCRIBE_URL_<key>%%`): text from outside (a feed, an editor, a
+    name) cannot know it, so it can never make a marker that becomes someone's personal link.
+    The empty key gives the fixed markers of issues stored before keys existed.
+    """
+
+    key: str = ""
+
+    @classmethod
+    def new(cls) -> Placeholders:
+        return cls(secrets.token_hex(16).upper())
+
+    def _marker(self, name: str) -> str:
+        return f"%%{name}_{self.key}%%" if self.key else f"%%{name}%%"
+
+    @property
+    def unsubscribe(self) -> str:
+        return self._marker("UNSUBSCRIBE_URL")
+
+    @property
+    def preferences(self) -> str:
+        return self._marker("PREFERENCES_URL")
+
+    @property
+    def greeting(self) -> str:
+        return self._marker("GREETING")
+
+    @property
+    def markers(self) -> tuple[str, str, str]:
+        return (self.unsubscribe, self.preferences, self.greeting)
+
+
+PLACEHOLDERS = Placeholders()
+# Anything shaped like a marker, of any issue or none: cut out of outside text before it is
+# rendered, so it can neither be one nor be taken for one.
+MARKER_LIKE = re.compile(r"%%[A-Za-z0-9_.\-]*%%")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredIssue:
     """An issue as stored: its status, the rendered message and the editor's own words."""
@@ -281,11 +325,16 @@ class StoredIssue:
     composed_at: datetime
     send_started_at: datetime | None = None
     sent_at: datetime | None = None
+    placeholders: Placeholders = PLACEHOLDERS  # the markers in `html` and `text`
 
     @property
     def rendered(self) -> RenderedIssue:
         return RenderedIssue(
-            subject=self.subject, preheader=self.preheader, html=self.html, text=self.text
+            subject=self.subject,
+            preheader=self.preheader,
+            html=self.html,
+            text=self.text,
+            placeholders=self.placeholders,
         )
 
 
@@ -317,6 +366,7 @@ class RenderedIssue:
     preheader: str
     html: str
     text: str
+    placeholders: Placeholders = PLACEHOLDERS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -329,6 +379,9 @@ class Recipient:
     attempts: int = 0
     first_attempt_at: datetime | None = None
     sections: frozenset[str] = ALL_SECTIONS  # the sections they chose to receive
+    # The record's link key, which their personal links are bound to ("": none, e.g. a
+    # proof or a sample: links that reach nobody).
+    link_key: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -339,18 +392,6 @@ class SendOutcome:
     status: DeliveryStatus
     reply: str
     code: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Placeholders:
-    """Per-subscriber fields left in the rendered issue for the send stage to fill."""
-
-    unsubscribe: str = "%%UNSUBSCRIBE_URL%%"
-    preferences: str = "%%PREFERENCES_URL%%"
-    greeting: str = "%%GREETING%%"
-
-
-PLACEHOLDERS = Placeholders()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

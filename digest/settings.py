@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.errors import ConfigError
+from digest.net import allow_entry, is_loopback
 
 CONFIG_ENV = "DIGEST_CONFIG"
 DEFAULT_CONFIG_NAME = "digest.toml"
@@ -29,11 +30,17 @@ ENV_PREFIX = "DIGEST_"
 MAX_CONNECTIONS = 64
 
 
-def setting(default: Any, help: str) -> Any:
-    """Declare one setting: its default and the line of help shown in docs and starter files."""
+# A secret key must be at least 32 random bytes' worth: what `secrets.token_urlsafe(32)` gives.
+MIN_KEY_CHARS = 43
+
+
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    """Declare one setting: its default and the line of help shown in docs and starter files;
+    a `secret` one's value is never shown in an error message."""
+    metadata = {"help": help, "secret": secret}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +56,7 @@ class DatabaseSettings:
         "",
         "SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; empty means "
         "a SQLite file in the data folder.",
+        secret=True,  # it may hold the database password
     )
     auto_upgrade: bool = setting(
         True, "Apply pending schema migrations when a command opens the database."
@@ -124,6 +132,13 @@ class CollectSettings:
         "digest-newsletter/0.1 (+https://example.org/digest)",
         "User-Agent header sent with every feed request.",
     )
+    allow_hosts: list[str] = setting(  # noqa: RUF009 - setting() returns a field
+        [],
+        "Hosts (names) and networks (CIDR, or single addresses) feeds may be fetched from "
+        "although they are not public: by default a feed, and each redirect, that leads to a "
+        "loopback, private, link-local, metadata or other non-public address is refused. "
+        'For an intranet feed, e.g. ["feeds.intranet.example", "10.1.2.0/24"].',
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,7 +157,15 @@ class SmtpSettings:
     port: int = setting(8025, "Port of the SMTP server.")
     security: str = setting("none", "none, starttls or tls (implicit TLS, usually port 465).")
     username: str = setting("", "SMTP login; empty means no authentication.")
-    password: str = setting("", "SMTP password; prefer DIGEST_SMTP_PASSWORD to a file.")
+    password: str = setting(
+        "", "SMTP password; prefer DIGEST_SMTP_PASSWORD to a file.", secret=True
+    )
+    allow_plaintext_auth: bool = setting(
+        False,
+        "Log in with smtp.username and smtp.password over a connection without TLS "
+        "(smtp.security = none) to a relay that is not on loopback, sending the password "
+        "in clear; refused unless this is true.",
+    )
     timeout_seconds: float = setting(30.0, "Timeout of one SMTP command.")
     connections: int = setting(4, "How many SMTP connections send in parallel.")
     messages_per_connection: int = setting(
@@ -196,14 +219,33 @@ class SmtpSettings:
         "empty means the From domain.",
     )
 
+    def cleartext_login(self) -> str:
+        """Why logging in to this relay is refused: the password would cross the network in
+        clear (no TLS, a relay not on loopback, allow_plaintext_auth not set); else ""."""
+        if not self.username or self.security != "none" or self.allow_plaintext_auth:
+            return ""
+        if is_loopback(self.host):
+            return ""
+        return (
+            f"smtp.username is set but smtp.security is none and smtp.host {self.host!r} is "
+            "not on loopback: the password would be sent in clear; set smtp.security to "
+            "starttls or tls (or smtp.allow_plaintext_auth = true to accept the risk)"
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecuritySettings:
     secret_key: str = setting(
-        "", "Key that signs unsubscribe and confirm links; `digest init` writes a random one."
+        "",
+        "Key that signs unsubscribe and confirm links, at least 43 random characters (32 "
+        "bytes); `digest init` writes a random one.",
+        secret=True,
     )
     old_secret_keys: list[str] = setting(  # noqa: RUF009 - setting() returns a field
-        [], "Former keys still accepted for links already sent (key rotation)."
+        [],
+        "Former keys still accepted for links already sent (key rotation); each as long as "
+        "secret_key.",
+        secret=True,
     )
 
 
@@ -259,10 +301,49 @@ class WebSettings:
     port: int = setting(8000, "TCP port `digest serve` listens on.")
     confirm_max_age_hours: int = setting(72, "Hours a signup's confirmation link stays valid.")
     signup_per_hour: int = setting(
-        5, "Most signups accepted from one client address in an hour (kept in memory)."
+        5,
+        "Most signups accepted from one client address (an IPv6 client: its /64) in an hour "
+        "(kept in memory).",
+    )
+    confirm_cooldown_minutes: int = setting(
+        15,
+        "At most one confirmation or notice mail per address in this many minutes, however "
+        "many signups name it (counted in the database, across processes and restarts).",
+    )
+    confirm_daily_cap: int = setting(
+        3, "At most this many confirmation or notice mails per address in 24 hours."
+    )
+    max_name_chars: int = setting(
+        60, "Longest name a signup may give (it goes into To: and the greeting); cut beyond."
     )
     max_form_bytes: int = setting(
         16_384, "Largest request body accepted, in bytes; a larger one gets 413."
+    )
+    mail_timeout_seconds: float = setting(
+        20.0,
+        "SMTP timeout of the sender inside `digest serve` that sends the queued confirmation "
+        "mails; pages never wait for it.",
+    )
+    outbox_poll_seconds: float = setting(
+        30.0, "How often `digest serve` looks for queued mails whose retry fell due."
+    )
+    header_timeout_seconds: float = setting(
+        10.0,
+        "Seconds a client has to send a request's headers, from connecting or from its first "
+        "byte after a pause; a slower client is disconnected.",
+    )
+    body_timeout_seconds: float = setting(
+        30.0, "Seconds a client has to send a request's body once its headers are in."
+    )
+    keep_alive_seconds: int = setting(
+        5, "Seconds an idle keep-alive connection stays open between requests."
+    )
+    max_connections: int = setting(
+        200,
+        "Most open connections; at the limit, the longest idle one is closed to make room.",
+    )
+    max_header_bytes: int = setting(
+        16_384, "Largest request line and headers accepted, in bytes; larger gets 400."
     )
 
 
@@ -274,7 +355,9 @@ class BounceSettings:
     imap_port: int = setting(993, "IMAP port: 993 for TLS, 143 for STARTTLS or none.")
     imap_security: str = setting("tls", "IMAP connection security: tls, starttls or none.")
     imap_user: str = setting("", "IMAP login name.")
-    imap_password: str = setting("", "IMAP password; prefer DIGEST_BOUNCES_IMAP_PASSWORD.")
+    imap_password: str = setting(
+        "", "IMAP password; prefer DIGEST_BOUNCES_IMAP_PASSWORD.", secret=True
+    )
     imap_folder: str = setting("INBOX", "Folder the bounces arrive in.")
     imap_done_folder: str = setting(
         "digest-processed",
@@ -301,9 +384,10 @@ class BounceSettings:
         "",
         "Secret path segment of the bounce webhooks: POST /webhooks/bounces/PROVIDER/SECRET; "
         "empty: webhooks off.",
+        secret=True,
     )
     mailgun_signing_key: str = setting(
-        "", "Mailgun's webhook signing key: each event's HMAC signature is checked."
+        "", "Mailgun's webhook signing key: each event's HMAC signature is checked.", secret=True
     )
     sendgrid_public_key: str = setting(
         "",
@@ -352,7 +436,10 @@ class Settings:
                 "security.secret_key is not set: run `digest init` or set "
                 "DIGEST_SECURITY_SECRET_KEY to a long random value"
             )
-        return [*self.security.old_secret_keys, self.security.secret_key]
+        keys = [*self.security.old_secret_keys, self.security.secret_key]
+        if refusal := weak_key_refusal(self.security):
+            raise ConfigError(refusal)
+        return keys
 
 
 SECTIONS: dict[str, type] = {
@@ -362,6 +449,24 @@ SECTIONS: dict[str, type] = {
 }
 
 
+def weak_key_refusal(security: SecuritySettings) -> str:
+    """Why the signing keys are refused ("" when they are not): a short or repetitive key
+    could be guessed, and with it every link forged. The message names the setting, never
+    the key."""
+    named = [("security.secret_key", security.secret_key)] if security.secret_key else []
+    named += [
+        (f"security.old_secret_keys[{n}]", key) for n, key in enumerate(security.old_secret_keys)
+    ]
+    for label, key in named:
+        if len(key) < MIN_KEY_CHARS or len(set(key)) < 10:
+            return (
+                f"{label} is too weak: a key must be at least {MIN_KEY_CHARS} random "
+                "characters (32 bytes); `digest init` writes one, or use the output of "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class SettingDoc:
     section: str
@@ -369,6 +474,7 @@ class SettingDoc:
     type: type
     default: Any
     help: str
+    secret: bool = False
 
     @property
     def env(self) -> str:
@@ -382,7 +488,9 @@ def documented_settings() -> Iterator[SettingDoc]:
         defaults = cls()
         for f in dataclasses.fields(cls):
             help_text = f.metadata.get("help", "")
-            yield SettingDoc(section, f.name, hints[f.name], getattr(defaults, f.name), help_text)
+            secret = bool(f.metadata.get("secret", False))
+            default = getattr(defaults, f.name)
+            yield SettingDoc(section, f.name, hints[f.name], default, help_text, secret)
 
 
 def _coerce(doc: SettingDoc, value: Any, where: str, *, from_text: bool = False) -> Any:
@@ -407,7 +515,9 @@ def _coerce(doc: SettingDoc, value: Any, where: str, *, from_text: bool = False)
                 # A list in one variable: items separated by commas.
                 return [item.strip() for item in text.split(",") if item.strip()]
         except ValueError:
-            raise ConfigError(f"{name}: expected {_kind_name(kind)}, got {value!r}") from None
+            raise ConfigError(
+                f"{name}: expected {_kind_name(kind)}, got {_shown(doc, value)}"
+            ) from None
     ok = (
         (kind is bool and isinstance(value, bool))
         or (kind is int and isinstance(value, int) and not isinstance(value, bool))
@@ -418,8 +528,15 @@ def _coerce(doc: SettingDoc, value: Any, where: str, *, from_text: bool = False)
         )
     )
     if not ok:
-        raise ConfigError(f"{name}: expected {_kind_name(kind)}, got {value!r}")
+        raise ConfigError(f"{name}: expected {_kind_name(kind)}, got {_shown(doc, value)}")
     return float(value) if kind is float else value
+
+
+def _shown(doc: SettingDoc, value: Any) -> str:
+    """A value as an error message shows it: a secret setting's only by its type."""
+    if doc.secret:
+        return f"a value of type {type(value).__name__} (a secret setting's value is not shown)"
+    return repr(value)
 
 
 def _kind_name(kind: Any) -> str:
@@ -488,6 +605,8 @@ def load_settings(
         base_dir=path.resolve().parent if path else Path.cwd(),
     )
     _validate(settings)
+    if refusal := weak_key_refusal(settings.security):
+        raise ConfigError(f"{settings.source or 'settings'}: {refusal}")
     return settings
 
 
@@ -507,6 +626,13 @@ def _validate(s: Settings) -> None:
     ):
         if security not in ("none", "starttls", "tls"):
             raise ConfigError(f"{where}: {label}: expected none, starttls or tls")
+    if refusal := s.smtp.cleartext_login():
+        raise ConfigError(f"{where}: {refusal}")
+    for entry in s.collect.allow_hosts:
+        try:
+            allow_entry(entry)
+        except ValueError as e:
+            raise ConfigError(f"{where}: collect.allow_hosts: {e}") from None
     for color, label in (
         (s.newsletter.brand_color, "brand_color"),
         (s.newsletter.background_color, "background_color"),
@@ -534,6 +660,11 @@ def _validate(s: Settings) -> None:
         "web.confirm_max_age_hours": s.web.confirm_max_age_hours,
         "web.signup_per_hour": s.web.signup_per_hour,
         "web.max_form_bytes": s.web.max_form_bytes,
+        "web.confirm_daily_cap": s.web.confirm_daily_cap,
+        "web.max_name_chars": s.web.max_name_chars,
+        "web.keep_alive_seconds": s.web.keep_alive_seconds,
+        "web.max_connections": s.web.max_connections,
+        "web.max_header_bytes": s.web.max_header_bytes,
     }
     for label, number in positive.items():
         if number < 1:
@@ -548,6 +679,7 @@ def _validate(s: Settings) -> None:
         "smtp.domain_rate_per_second": s.smtp.domain_rate_per_second,
         "smtp.wait_seconds": s.smtp.wait_seconds,
         "database.outage_seconds": s.database.outage_seconds,
+        "web.confirm_cooldown_minutes": s.web.confirm_cooldown_minutes,
     }
     for label, value in non_negative.items():
         if value < 0:
@@ -557,6 +689,10 @@ def _validate(s: Settings) -> None:
         ("smtp.retry_delay_seconds", s.smtp.retry_delay_seconds),
         ("smtp.retry_max_delay_seconds", s.smtp.retry_max_delay_seconds),
         ("smtp.timeout_seconds", s.smtp.timeout_seconds),
+        ("web.mail_timeout_seconds", s.web.mail_timeout_seconds),
+        ("web.outbox_poll_seconds", s.web.outbox_poll_seconds),
+        ("web.header_timeout_seconds", s.web.header_timeout_seconds),
+        ("web.body_timeout_seconds", s.web.body_timeout_seconds),
     ):
         if value <= 0:
             raise ConfigError(f"{where}: {label}: must be more than 0, got {value}")

@@ -23,6 +23,25 @@ WHITESPACE = re.compile(r"\s+")
 # C0 controls but tab and line breaks, DEL and C1 controls: never text, and PostgreSQL
 # refuses NUL outright.
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Characters that change how text shows without being seen: the bidi embeddings, overrides
+# and isolates ("Invoice \u202egpj.exe" shows as "Invoice exe.jpg"), zero-width spaces, word
+# joiners, invisible operators and byte-order marks. The zero-width joiners are kept where
+# they do a job: ZWJ inside an emoji sequence, ZWNJ between two letters (Persian, Indic
+# scripts). The direction marks (LRM, RLM, ALM) stay: they order neighbouring runs of mixed
+# text but cannot reverse the letters of a word.
+INVISIBLE = re.compile(
+    "[\u202a-\u202e\u2066-\u2069\u200b\u2060-\u2064\ufeff\u180e\u115f\u1160\u3164\uffa0]"
+    "|\u200d(?![\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff\u2640\u2642\u2695\u2708])"
+    "|(?<!\\w)\u200c|\u200c(?!\\w)"
+)
+
+
+def visible(text: str) -> str:
+    """`text` without control characters and without the invisible characters that can
+    disguise it (INVISIBLE)."""
+    return INVISIBLE.sub("", CONTROL_CHARS.sub("", text))
+
+
 # Line breaks and block elements separate words: "<p>One.</p><p>Two.</p>" is "One. Two.".
 _BREAK = re.compile(
     r"<\s*/?\s*(?:br|p|div|li|ul|ol|dd|dt|dl|blockquote|pre|hr|h[1-6]|tr|td|th|table)\b",
@@ -35,7 +54,7 @@ def plain_text(markup: str) -> str:
     text = nh3.clean(
         _BREAK.sub(r" \g<0>", markup), tags=set(), clean_content_tags={"script", "style"}
     )
-    return WHITESPACE.sub(" ", CONTROL_CHARS.sub("", html.unescape(text))).strip()
+    return WHITESPACE.sub(" ", visible(html.unescape(text))).strip()
 
 
 def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
@@ -57,6 +76,8 @@ def sanitize_summary(markup: str, limit: int) -> str:
         clean_content_tags={"script", "style"},
         attribute_filter=_filter_attribute,
     ).strip()
+    # After nh3, which decodes the invisible characters a feed wrote as entities.
+    clean = visible(clean)
     text = plain_text(clean)
     if len(text) <= limit:
         return clean

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import SubscriberError
+from digest.text import visible
 
 
 def normalize_address(raw: str) -> str:
@@ -25,9 +26,18 @@ def normalize_address(raw: str) -> str:
     return valid.normalized.lower()
 
 
+# The joiners `visible` keeps where they do a job (an emoji sequence, Persian and Indic
+# writing); every other invisible or control character is not part of a name.
+JOINERS = "\u200c\u200d"
+
+
 def clean_name(raw: str) -> str:
-    """A display name safe for a header: control characters and line breaks become spaces."""
-    return " ".join("".join(c if c.isprintable() else " " for c in raw).split())[:200]
+    """A display name safe for a header and a page: bidi overrides and isolates and
+    zero-width characters removed (`Invoice \u202egpj.exe` would show as "Invoice exe.jpg"),
+    control characters and line breaks made spaces, spaces collapsed. (How it is written
+    into To: is `digest.send.message`'s business: encoded, never raw.)"""
+    shown = "".join(c if c.isprintable() or c in JOINERS else " " for c in visible(raw))
+    return " ".join(shown.split())[:200]
 
 
 def address_hash(key: str, email: str) -> str:

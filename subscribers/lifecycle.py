@@ -5,6 +5,8 @@ forgotten (erased, suppressed). Addresses are normalized here; the records are i
 from __future__ import annotations
 
 import csv
+import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from digest.db import subscribers as repo
 from digest.db.engine import Database
 from digest.db.subscribers import StoredSubscriber, SubscriberRecord
 from digest.errors import SubscriberError
+from digest.files import open_private
 from digest.model import SubscriberStatus
 from subscribers.addresses import clean_name, normalize_address
 
@@ -78,24 +81,47 @@ def show(db: Database, email: str) -> SubscriberRecord:
     return found
 
 
-def forget(db: Database, keys: Sequence[str], email: str, now: datetime) -> None:
-    """Erase the person's data; keep only a keyed hash so no import can add them back."""
-    repo.forget(db, keys, normalize_address(email), now)
+def forget(db: Database, email: str, now: datetime) -> None:
+    """Erase the person's data; keep only a keyed hash so no import can add them back (under
+    the suppression key kept in the database, which no rotation of the signing keys
+    touches: the erasure cannot be undone, and the refusal outlives any key)."""
+    repo.forget(db, normalize_address(email), now)
+
+
+# What makes a spreadsheet read a cell as a formula when it starts it (OWASP's CSV injection
+# advice), checked after folding full-width and small forms (＝, ＋, －, ＠, ﹦, …) to ASCII,
+# which some spreadsheets do; and the minus sign, which some read as "-".
+FORMULA_STARTS = frozenset("=+-@\t\r\n\u2212")
+# Where a spreadsheet that splits on another separator than ours would cut a cell, each
+# piece then read on its own: "x;=1+1;y" holds a formula for one that splits on ";".
+SEPARATORS = re.compile(r"([,;|\t\r\n\uff0c\uff1b\uff5c\ufe50\ufe54])")
+
+
+def _starts_formula(piece: str) -> bool:
+    return unicodedata.normalize("NFKC", piece).lstrip(" \"'")[:1] in FORMULA_STARTS
 
 
 def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (OWASP's CSV injection advice)."""
+    """A CSV cell no spreadsheet will run as a formula, however it splits it: every piece
+    that could start one (the whole cell is the first) gets a leading `'`, which makes a
+    spreadsheet take it as text."""
     text = "" if value is None else str(value)
-    if text and text[0] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    pieces = SEPARATORS.split(text)  # separators at the odd places
+    cell = "".join(
+        "'" + piece if n % 2 == 0 and piece and _starts_formula(piece) else piece
+        for n, piece in enumerate(pieces)
+    )
+    if cell[:1] in ("\t", "\r", "\n"):
+        cell = "'" + cell
+    return cell
 
 
 def export_csv(db: Database, path: Path, status: SubscriberStatus | None = None) -> int:
-    """Write subscribers to `path`; returns how many."""
+    """Write subscribers to `path`, every field quoted; returns how many."""
     count = 0
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+    # Addresses and names: readable by the owner only (0600), from the first byte.
+    with open_private(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
         writer.writerow(EXPORT_FIELDS)
         for person in repo.each_subscriber(db, status):
             writer.writerow([_cell(getattr(person, f)) for f in EXPORT_FIELDS])

@@ -1,5 +1,7 @@
 """What the public web pages do to subscriber records: sign up, confirm, unsubscribe, change
-preferences, resubscribe. Each is one transaction and returns a frozen value, never a row."""
+preferences, ask to come back. Each is one transaction and returns a frozen value, never a
+row. Every action behind a link takes the link's target (id and link key) and finds nothing
+when the record is not the one the link was made for."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from digest.db.subscribers import StoredSubscriber
 from digest.model import SubscriberStatus
 from subscribers.addresses import clean_name
 from subscribers.status import STOPPED, Event, transition
+from subscribers.tokens import LinkTarget
 
 SECTIONS = ("news", "events", "calls")
 S = SubscriberStatus
@@ -33,6 +36,7 @@ class SignupKind(StrEnum):
 class Signup:
     kind: SignupKind
     subscriber_id: int = 0
+    link_key: str = ""  # for the links in the mail
     email: str = ""
     name: str = ""
     stamp: str = ""  # the record's stamp for the confirm link
@@ -40,6 +44,10 @@ class Signup:
     @property
     def sends_mail(self) -> bool:
         return self.kind is not SignupKind.SUPPRESSED
+
+    @property
+    def target(self) -> LinkTarget:
+        return LinkTarget(self.subscriber_id, self.link_key)
 
 
 class ConfirmResult(StrEnum):
@@ -53,6 +61,7 @@ class ConfirmResult(StrEnum):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Preferences:
     subscriber_id: int
+    link_key: str
     email: str
     name: str
     status: SubscriberStatus
@@ -64,6 +73,10 @@ class Preferences:
     @property
     def can_resubscribe(self) -> bool:
         return transition(self.status, Event.RESUBSCRIBE).changed
+
+    @property
+    def target(self) -> LinkTarget:
+        return LinkTarget(self.subscriber_id, self.link_key)
 
 
 def record_stamp(person: StoredSubscriber) -> str:
@@ -118,6 +131,7 @@ def signup(
     return Signup(
         kind=kind,
         subscriber_id=person.id,
+        link_key=person.link_key,
         email=person.email,
         name=person.name,
         stamp=record_stamp(person),
@@ -125,7 +139,7 @@ def signup(
 
 
 def confirm(
-    db: Database, subscriber_id: int, stamp: str, now: datetime, *, source: str = "confirm link"
+    db: Database, target: LinkTarget, stamp: str, now: datetime, *, source: str = "confirm link"
 ) -> ConfirmResult:
     """Make the person active if their record is still as the link found it."""
 
@@ -146,16 +160,16 @@ def confirm(
             confirmed = replace(confirmed, consent_at=now, consent_source=consent)
         return confirmed
 
-    changed = records.update_locked(db, subscriber_id, decide)
+    changed = records.update_locked(db, target.subscriber_id, target.link_key, decide)
     if changed is None:
         return ConfirmResult.GONE
     state = _confirm_state(changed[0], stamp)
     return ConfirmResult.CONFIRMED if state is ConfirmResult.READY else state
 
 
-def check_confirm(db: Database, subscriber_id: int, stamp: str) -> ConfirmResult:
+def check_confirm(db: Database, target: LinkTarget, stamp: str) -> ConfirmResult:
     """What `confirm` would do, without doing it (the page a GET of the link shows)."""
-    return _confirm_state(repo.get(db, subscriber_id), stamp)
+    return _confirm_state(_get(db, target), stamp)
 
 
 def _confirm_state(person: StoredSubscriber | None, stamp: str) -> ConfirmResult:
@@ -168,22 +182,23 @@ def _confirm_state(person: StoredSubscriber | None, stamp: str) -> ConfirmResult
     return ConfirmResult.READY
 
 
-def unsubscribe(db: Database, subscriber_id: int, now: datetime) -> bool:
+def unsubscribe(db: Database, target: LinkTarget, now: datetime) -> bool:
     """Stop all mail to the person at once; False when there is no such subscriber.
 
     Idempotent: a second call changes nothing, and a bounced or complained status (which says
     more than `unsubscribed`) is kept.
     """
-    return repo.unsubscribe(db, subscriber_id, now) is not None
+    found = repo.unsubscribe(db, target.subscriber_id, now, link_key=target.link_key)
+    return found is not None
 
 
-def preferences(db: Database, subscriber_id: int) -> Preferences | None:
-    person = repo.get(db, subscriber_id)
+def preferences(db: Database, target: LinkTarget) -> Preferences | None:
+    person = _get(db, target)
     return None if person is None else _preferences(person)
 
 
 def save_preferences(
-    db: Database, subscriber_id: int, sections: Sequence[str], paused: bool, now: datetime
+    db: Database, target: LinkTarget, sections: Sequence[str], paused: bool, now: datetime
 ) -> Preferences | None:
     """Store the sections the person wants and whether their mail is paused."""
     chosen = set(sections)
@@ -198,36 +213,45 @@ def save_preferences(
             updated_at=now,
         )
 
-    changed = records.update_locked(db, subscriber_id, decide)
+    changed = records.update_locked(db, target.subscriber_id, target.link_key, decide)
     return None if changed is None else _preferences(changed[1])
 
 
-def resubscribe(
-    db: Database, subscriber_id: int, now: datetime, *, source: str = "preferences page"
-) -> Preferences | None:
-    """Make a person who left active again, by their own click on a link mailed to them."""
+def come_back(
+    db: Database,
+    keys: Sequence[str],
+    target: LinkTarget,
+    now: datetime,
+    *,
+    source: str = "preferences page",
+) -> Signup | None:
+    """A person who left asks to subscribe again: nothing changes now. The answer is what a
+    signup of their address answers (RETURNING, with the stamp for a confirm link), so the
+    caller mails a confirmation to the address as the form does, and only the click in that
+    mail makes them active again: a link in a forwarded issue is not their consent. None
+    when the link's record is gone; an ACTIVE or PENDING answer when there is nothing to come
+    back from (the caller shows the page as it is)."""
+    person = _get(db, target)
+    if person is None:
+        return None
+    return signup(
+        db,
+        keys,
+        person.email,
+        now,
+        name=person.name,
+        source=f"asked to subscribe again on the {source}",
+    )
 
-    def decide(person: StoredSubscriber) -> StoredSubscriber:
-        step = transition(person.status, Event.RESUBSCRIBE)
-        if not step.changed:
-            return person
-        return replace(
-            person,
-            status=step.status,
-            unsubscribed_at=None,
-            paused=False,
-            consent_at=now,
-            consent_source=f"resubscribed on the {source}"[:300],
-            updated_at=now,
-        )
 
-    changed = records.update_locked(db, subscriber_id, decide)
-    return None if changed is None else _preferences(changed[1])
+def _get(db: Database, target: LinkTarget) -> StoredSubscriber | None:
+    return repo.get(db, target.subscriber_id, link_key=target.link_key)
 
 
 def _preferences(person: StoredSubscriber) -> Preferences:
     return Preferences(
         subscriber_id=person.id,
+        link_key=person.link_key,
         email=person.email,
         name=person.name,
         status=person.status,

@@ -18,6 +18,7 @@ from digest.db.schema import Base
 from digest.settings import Settings, load_settings
 from tests.support.clock import NOW, Clock
 from tests.support.http import FeedHttpServer
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.smtp import SmtpTestServer
 
 PG_ADMIN = os.environ.get(
@@ -76,7 +77,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings from a real TOML file; keyword arguments are "section_key" overrides."""
 
     def make(db_url: str | None = None, **values: Any) -> Settings:
-        env = {"DIGEST_SECURITY_SECRET_KEY": "test-secret-key-0123456789"}
+        env = {"DIGEST_SECURITY_SECRET_KEY": TEST_SECRET_KEY}
         if db_url:
             env["DIGEST_DATABASE_URL"] = db_url
         for key, value in values.items():

@@ -189,13 +189,21 @@ def _subscriber_named(db: Database, report: BounceReport) -> int | None:
 def _unsubscribe(db: Database, settings: Settings, came: _Arrival, token: str) -> Processed:
     """A List-Unsubscribe mailto: request: the token in its subject names the subscriber."""
     try:
-        subscriber_id = TokenSigner(settings.signing_keys, UNSUBSCRIBE).verify(token)
+        target = TokenSigner(settings.signing_keys, UNSUBSCRIBE).verify(token)
     except InvalidLink:
         note = "an unsubscribe request whose token does not verify: nothing changed"
         return _keep(db, came, kind=UNSUBSCRIBE_KIND, outcome=SET_ASIDE, note=note)
-    before = people.get(db, subscriber_id)
+    # The token binds the record's link key too: a forgotten person's old request never
+    # reaches a record made later.
+    subscriber_id, link_key = target.subscriber_id, target.link_key
+    before = people.get(db, subscriber_id, link_key=link_key)
     person = people.unsubscribe(
-        db, subscriber_id, came.now, source="mailto", reason=f"mailto: request {came.key}"
+        db,
+        subscriber_id,
+        came.now,
+        link_key=link_key,
+        source="mailto",
+        reason=f"mailto: request {came.key}",
     )
     if before is None or person is None:
         note = f"an unsubscribe request for subscriber {subscriber_id}, who is not on record"

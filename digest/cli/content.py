@@ -81,6 +81,7 @@ def sources_add(app: App, url: str, kind: str, name: str, date_order: str, timez
         app.clock(),
         dayfirst=date_order == "dmy",
         timezone=timezone,
+        allow_hosts=app.settings.collect.allow_hosts,
     )
     click.echo(f"added source {source.id}: {source.url} ({source.kind})")
 

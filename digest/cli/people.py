@@ -171,5 +171,5 @@ def subscribers_forget(app: App, email: str, yes: bool) -> None:
 
     if not yes:
         click.confirm(f"Erase all data of {email}?", abort=True)
-    forget(app.db, app.settings.signing_keys, email, app.clock())
+    forget(app.db, email, app.clock())
     click.echo(f"forgot {email}: only a keyed hash remains, on the suppression list")

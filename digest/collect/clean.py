@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from digest.links import strip_tracking
-from digest.text import CONTROL_CHARS, WHITESPACE
+from digest.text import CONTROL_CHARS, WHITESPACE, visible
 
 LINK_SCHEMES = ("http", "https")
 # What an item's fields may hold at most (the columns of the items table).
@@ -18,7 +18,7 @@ MAX_LINK, MAX_GUID, MAX_TITLE, MAX_LOCATION = 2048, 2048, 500, 500
 
 def one_line(text: str, limit: int = 300) -> str:
     """A message built from outside text: first line only, no control characters, cut."""
-    first = CONTROL_CHARS.sub("", text.strip().split("\n", 1)[0]).strip()
+    first = visible(text.strip().split("\n", 1)[0]).strip()
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 

@@ -13,8 +13,10 @@ import httpx
 
 from digest.collect import internal_error
 from digest.collect.clean import one_line
+from digest.collect.guard import guarded_transport
 from digest.errors import CollectError
 from digest.model import Fetched, SourceRef
+from digest.net import AddressPolicy
 from digest.settings import CollectSettings
 
 MAX_REDIRECTS = 5
@@ -174,12 +176,18 @@ def inflate(data: bytes, cap: int) -> bytes:
 
 
 def make_client(cfg: CollectSettings) -> httpx.AsyncClient:
+    """The feeds' client: every connection, the redirects' included, goes only to a public
+    address or one collect.allow_hosts allows (digest.collect.guard)."""
+    limits = httpx.Limits(max_connections=cfg.concurrency)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(cfg.timeout_seconds),
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": cfg.user_agent, "Accept-Encoding": "gzip, deflate"},
-        limits=httpx.Limits(max_connections=cfg.concurrency),
+        transport=guarded_transport(AddressPolicy.allowing(cfg.allow_hosts), limits=limits),
+        # A proxy from the environment would make the connection on our behalf, past the
+        # guard: feeds are fetched directly.
+        trust_env=False,
     )
 
 

@@ -3,6 +3,7 @@ sources with a one-word health for the operator."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,6 +12,7 @@ from digest.db import sources as repository
 from digest.db.engine import Database
 from digest.errors import CollectError
 from digest.model import SourceHealth, SourceKind, SourceRef
+from digest.net import AddressPolicy, normalize_url
 
 FAILING_AFTER = 3
 
@@ -24,18 +26,32 @@ def add_source(
     *,
     dayfirst: bool = True,
     timezone: str = "UTC",
+    allow_hosts: Sequence[str] | None = None,
 ) -> SourceRef:
-    """Register a feed; the URL must be http(s) and not registered yet."""
+    """Register a feed; the URL must be http(s) and not registered yet in any spelling
+    (digest.net.normalize_url); it is stored normalized. With `allow_hosts` (the setting
+    collect.allow_hosts), a host that resolves to an address the collector would refuse is
+    refused now."""
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise CollectError(f"unknown time zone {timezone!r}") from None
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise CollectError(f"{url!r} is not an http(s) URL")
+    try:
+        # One spelling per feed: `HTTP://Example.org:80/feed` is `http://example.org/feed`.
+        normal = normalize_url(url)
+    except ValueError:
+        raise CollectError(f"{url!r} is not an http(s) URL") from None
+    parts = urlsplit(normal)
+    if allow_hosts is not None:
+        # Said now rather than at every collect: the fetch refuses it anyway.
+        from digest.collect.guard import address_refusal
+
+        refusal = address_refusal(normal, AddressPolicy.allowing(allow_hosts))
+        if refusal:
+            raise CollectError(f"{normal}: refused: {refusal}")
     return repository.insert_source(
         db,
-        url=url.strip(),
+        url=normal,
         kind=kind,
         name=name or parts.netloc,
         now=now,

@@ -147,7 +147,13 @@ def _finish_sending(ctx: JobContext) -> tuple[bool, list[str]]:
 
 def deliveries_job(ctx: JobContext) -> JobResult:
     """Continue unfinished sends: retries that fell due and rows an interrupted run left.
-    A send never waits long for a retry, so this job is what carries retries for days."""
+    A send never waits long for a retry, so this job is what carries retries for days.
+    It also sends the confirmation mails `digest serve` queued (the outbox)."""
+    from digest.send.outbox import send_outbox
+
+    outbox = send_outbox(ctx.db, ctx.relay, ctx.clock, stop=STOP)
+    if outbox.sent or outbox.failed or outbox.given_up:
+        (log.info if not outbox.unreachable else log.warning)("%s", outbox.line)
     if not ctx.issue_lock.acquire(blocking=False):
         return skipped("the weekly or proof job of this daemon is at work; it finishes sends first")
     try:
@@ -356,10 +362,12 @@ def bounces_job(ctx: JobContext) -> JobResult:
 
 def housekeeping_job(ctx: JobContext) -> JobResult:
     """Expire past events and closed calls, remove signups never confirmed, prune raw
-    bounces past bounces.keep_days and job runs past JOB_RUNS_KEEP_DAYS."""
+    bounces past bounces.keep_days, job runs past JOB_RUNS_KEEP_DAYS and the web pages' mail
+    once done for a day (the daily cap looks back one day)."""
     from digest.db.bounces import prune
     from digest.db.items import expire_items
     from digest.db.jobs import prune_runs
+    from digest.db.outbox import prune_outbox
     from digest.db.subscribers import purge_unconfirmed
 
     now, settings = ctx.clock(), ctx.settings
@@ -367,9 +375,10 @@ def housekeeping_job(ctx: JobContext) -> JobResult:
     purged = purge_unconfirmed(ctx.db, now - timedelta(hours=settings.web.confirm_max_age_hours))
     bounces = prune(ctx.db, now, settings.bounces.keep_days)
     runs = prune_runs(ctx.db, now - timedelta(days=JOB_RUNS_KEEP_DAYS))
+    mails = prune_outbox(ctx.db, now - timedelta(days=1))
     return ok(
         f"{expired} item(s) expired, {purged} unconfirmed signup(s) removed, "
-        f"{bounces} raw bounce(s) and {runs} job run(s) pruned"
+        f"{bounces} raw bounce(s), {runs} job run(s) and {mails} sent mail(s) pruned"
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.errors import StorageError
+from digest.files import PRIVATE_FILE, make_private, private_folder
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -30,7 +31,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows are overwritten with zeros, so what `forget` erases is gone from the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def checkpoint(engine: Engine) -> None:
+    """On SQLite, copy the write-ahead log into the database and empty it, so that the old
+    versions of erased rows it holds are gone too (elsewhere: nothing to do). A reader that
+    holds an old snapshot at this moment keeps part of the log; the next checkpoint (SQLite
+    runs them itself as the log grows) overwrites it."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _private_sqlite_files(database: Path) -> None:
+    """The database's folder (when made here) and file, owner-only; SQLite gives the -wal
+    and -shm files it makes the database file's permissions, and those already there are
+    narrowed too. A file of another owner is left as it is (SQLite says what it can't do)."""
+    private_folder(database.parent)
+    try:
+        make_private(database)
+        for suffix in ("-wal", "-shm", "-journal"):
+            extra = database.with_name(database.name + suffix)
+            if extra.exists():
+                extra.chmod(PRIVATE_FILE)
+    except OSError:
+        pass
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
@@ -41,7 +70,7 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
     except ArgumentError as e:
         raise StorageError(f"database.url {url!r} is not a database URL: {e}") from e
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_files(Path(parsed.database or ""))
     try:
         pooled = parsed.get_backend_name() != "sqlite" or parsed.database not in (
             None,

@@ -22,6 +22,7 @@ from digest.model import (
     ItemEdit,
     ItemState,
     PlacedItem,
+    Placeholders,
     QueuedItem,
     RenderedIssue,
     Spotlight,
@@ -48,6 +49,7 @@ def to_stored(row: Issue) -> StoredIssue:
         composed_at=row.composed_at,
         send_started_at=row.send_started_at,
         sent_at=row.sent_at,
+        placeholders=Placeholders(row.placeholder_key),
     )
 
 
@@ -231,6 +233,7 @@ class DraftWriter:
             self._row = draft
         draft.subject, draft.preheader = rendered.subject, rendered.preheader
         draft.html, draft.text, draft.composed_at = rendered.html, rendered.text, now
+        draft.placeholder_key = rendered.placeholders.key
         session.flush()
         for section, items in plan.sections.items():
             for position, item in enumerate(items):
@@ -298,13 +301,14 @@ def sent_issues(db: Database) -> list[ArchivedIssue]:
         ]
 
 
-def public_html(db: Database, number: int) -> str | None:
-    """The stored HTML of issue `number` once it is going out; None for a draft or no issue."""
+def public_html(db: Database, number: int) -> tuple[str, Placeholders] | None:
+    """The stored HTML of issue `number` once it is going out, and the markers it holds;
+    None for a draft or no issue."""
     with db.session() as session:
         row = session.scalars(
             select(Issue).where(Issue.number == number, Issue.status.in_(PUBLIC_STATUSES))
         ).first()
-        return row.html if row is not None else None
+        return (row.html, Placeholders(row.placeholder_key)) if row is not None else None
 
 
 def preview_inputs(db: Database, number: int | None) -> str:

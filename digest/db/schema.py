@@ -117,6 +117,8 @@ class Issue(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | sending | sent
     html: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
+    # The random key the per-subscriber markers in html and text carry ("": fixed markers).
+    placeholder_key: Mapped[str] = mapped_column(String(64), default="")
     # The editor's own words for this issue.
     intro: Mapped[str] = mapped_column(Text, default="")
     spotlight_kind: Mapped[str] = mapped_column(String(16), default="")  # quote|interview|link

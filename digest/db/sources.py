@@ -12,6 +12,7 @@ from digest.db.engine import Database
 from digest.db.schema import Source
 from digest.errors import CollectError
 from digest.model import SourceHealth, SourceKind, SourceRef
+from digest.net import normalize_url
 
 
 def to_ref(row: Source) -> SourceRef:
@@ -50,10 +51,13 @@ def insert_source(
     dayfirst: bool,
     timezone: str,
 ) -> SourceRef:
-    """A new source; CollectError when `url` is a source already."""
+    """A new source; CollectError when `url` is a source already, in any spelling (sources
+    added before URLs were normalized may be stored as they were typed)."""
+    key = _same_feed(url)
     with db.session() as session:
-        if session.scalars(select(Source).where(Source.url == url)).first():
-            raise CollectError(f"{url} is already a source")
+        for source_id, existing in session.execute(select(Source.id, Source.url)):
+            if existing == url or _same_feed(existing) == key:
+                raise CollectError(f"{url} is already a source (#{source_id}, {existing})")
         row = Source(
             url=url,
             kind=kind,
@@ -67,6 +71,13 @@ def insert_source(
         session.add(row)
         session.flush()
         return to_ref(row)
+
+
+def _same_feed(url: str) -> str:
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return url
 
 
 def source_refs(db: Database) -> list[SourceRef]:

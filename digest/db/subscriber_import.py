@@ -47,7 +47,8 @@ def import_batches(
 
     Existing records keep their status, unless `reactivate` (the operator's --force): then
     the statuses only a forced ADD changes (left, bounced, complained, suppressed) become
-    active again. An address suppressed under one of `keys` is never added.
+    active again. A forgotten address is never added (`keys`: the signing keys, under which
+    entries from before the suppression key are still found).
     """
     totals = Imported()
     with db.session() as session:
@@ -73,7 +74,7 @@ def _import_batch(
 ) -> Imported:
     if not batch:
         return Imported()
-    gone = suppressed(session, keys, (r.email for r in batch)) if keys else set()
+    gone = suppressed(session, keys, (r.email for r in batch))
     rows = [r for r in batch if r.email not in gone]
     found = session.execute(
         select(Subscriber.email, Subscriber.status).where(

@@ -13,11 +13,12 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.db.engine import Database
 from digest.db.schema import Subscriber
-from digest.db.subscribers import StoredSubscriber, suppressed, to_stored
+from digest.db.subscribers import StoredSubscriber, holds, suppressed, to_stored
 from digest.errors import StorageError
 from subscribers.status import Event, transition
 
-# What a decision may change; the id, the address and the creation time never change.
+# What a decision may change; the id, the address, the link key and the creation time never
+# change.
 WRITABLE = (
     "name",
     "language",
@@ -102,25 +103,28 @@ def _sign_up(
 
 
 def update_locked(
-    db: Database, subscriber_id: int, decide: Callable[[StoredSubscriber], StoredSubscriber]
+    db: Database,
+    subscriber_id: int,
+    link_key: str,
+    decide: Callable[[StoredSubscriber], StoredSubscriber],
 ) -> tuple[StoredSubscriber, StoredSubscriber] | None:
-    """Lock the record, ask `decide` what it becomes, store the fields that differ; returns
-    (before, after), or None when there is no such subscriber.
+    """Lock the record a link names (by id and link key), ask `decide` what it becomes,
+    store the fields that differ; returns (before, after), or None when there is no such
+    subscriber, or the record is not the one the link was made for.
 
     `decide` is pure and must take any new status from `subscribers.status.transition`.
     """
     with db.session() as session:
         row = session.get(Subscriber, subscriber_id, with_for_update=True)
-        if row is None:
+        if row is None or not holds(row, link_key):
             return None
         before = to_stored(row)
         changed = decide(before)
-        if (changed.id, changed.email, changed.created_at) != (
-            before.id,
-            before.email,
-            before.created_at,
-        ):
-            raise ValueError("a decision may not change a subscriber's id, address or creation")
+        fixed = ("id", "email", "link_key", "created_at")
+        if any(getattr(changed, f) != getattr(before, f) for f in fixed):
+            raise ValueError(
+                "a decision may not change a subscriber's id, address, link key or creation"
+            )
         for field in WRITABLE:
             value = getattr(changed, field)
             if value != getattr(before, field):

@@ -6,6 +6,7 @@ writes are in `digest.db.subscriber_web`, the CSV import in `digest.db.subscribe
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -13,11 +14,13 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from digest.db.engine import Database
+from digest.db import keys as app_keys
+from digest.db.engine import Database, checkpoint
 from digest.db.schema import (
     BounceEvent,
     BounceMessage,
     Delivery,
+    OutboxMessage,
     StatusChange,
     Subscriber,
     Suppression,
@@ -34,6 +37,7 @@ class StoredSubscriber:
 
     id: int
     email: str
+    link_key: str  # what the links mailed to them are bound to (subscribers.tokens)
     name: str
     language: str
     status: SubscriberStatus
@@ -77,6 +81,7 @@ def to_stored(row: Subscriber) -> StoredSubscriber:
     return StoredSubscriber(
         id=row.id,
         email=row.email,
+        link_key=row.link_key,
         name=row.name,
         language=row.language,
         status=SubscriberStatus(row.status),
@@ -116,10 +121,19 @@ def status_counts(session: Session) -> dict[str, int]:
     return {SubscriberStatus(status): int(n) for status, n in rows}
 
 
-def get(db: Database, subscriber_id: int) -> StoredSubscriber | None:
+def get(
+    db: Database, subscriber_id: int, *, link_key: str | None = None
+) -> StoredSubscriber | None:
+    """The record with `subscriber_id`; with `link_key` (a link's target), only while the
+    record has that link key."""
     with db.session() as session:
         row = session.get(Subscriber, subscriber_id)
-        return None if row is None else to_stored(row)
+        return None if row is None or not holds(row, link_key) else to_stored(row)
+
+
+def holds(row: Subscriber, link_key: str | None) -> bool:
+    """Whether a link bound to `link_key` (None: no link, the operator) reaches `row`."""
+    return link_key is None or hmac.compare_digest(row.link_key.encode(), link_key.encode())
 
 
 def list_subscribers(
@@ -176,14 +190,37 @@ def _by_email(session: Session, email: str, *, lock: bool = False) -> Subscriber
 
 
 def suppressed(session: Session, keys: Sequence[str], emails: Iterable[str]) -> set[str]:
-    """Which of the normalized `emails` were forgotten, trying every signing key."""
-    by_hash = {address_hash(key, email): email for email in emails for key in keys}
-    if not by_hash:
+    """Which of the normalized `emails` were forgotten.
+
+    An address is kept as its hash under the suppression key (`app_keys`), which no rotation
+    of the signing keys touches. Before that key existed, `forget` hashed with the newest
+    signing key: such older entries are still found under every signing key in `keys`, and
+    one found that way is hashed again under the suppression key in the caller's
+    transaction (when it commits), so from then on it no longer depends on the signing keys.
+    """
+    wanted = set(emails)
+    key = app_keys.read(session, app_keys.SUPPRESSION)
+    current = {address_hash(key, email): email for email in wanted} if key else {}
+    legacy = {address_hash(k, email): email for email in wanted for k in keys}
+    if not current and not legacy:
         return set()
-    found = session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(list(by_hash)))
-    )
-    return {by_hash[h] for h in found}
+    rows = session.execute(
+        select(Suppression.address_hash, Suppression.reason, Suppression.created_at).where(
+            Suppression.address_hash.in_([*current, *legacy])
+        )
+    ).all()
+    gone = {current[row.address_hash] for row in rows if row.address_hash in current}
+    for row in rows:
+        email = legacy.get(row.address_hash)
+        if email is None or email in gone:
+            continue
+        gone.add(email)
+        if key:
+            rehashed = address_hash(key, email)
+            session.add(
+                Suppression(address_hash=rehashed, reason=row.reason, created_at=row.created_at)
+            )
+    return gone
 
 
 # Writing ------------------------------------------------------------------------------
@@ -221,10 +258,17 @@ def add(
 
 
 def unsubscribe(
-    db: Database, key: int | str, now: datetime, *, source: str = "", reason: str = ""
+    db: Database,
+    key: int | str,
+    now: datetime,
+    *,
+    link_key: str | None = None,
+    source: str = "",
+    reason: str = "",
 ) -> StoredSubscriber | None:
     """Stop all mail to the subscriber with id `key` (or normalized address `key`); None when
-    there is none. The row is locked and Event.UNSUBSCRIBE applied: a bounced, complained or
+    there is none, or (for a link, bound to `link_key`) when the record is not the one the
+    link was made for. The row is locked and Event.UNSUBSCRIBE applied: a bounced, complained or
     suppressed status says more and is kept, and a second call changes nothing. `source`
     becomes the record's origin if it had none; a change is recorded with `reason` (default:
     `source`)."""
@@ -233,7 +277,7 @@ def unsubscribe(
             row = _by_email(session, key, lock=True)
         else:
             row = session.get(Subscriber, key, with_for_update=True)
-        if row is None:
+        if row is None or not holds(row, link_key):
             return None
         step = transition(SubscriberStatus(row.status), Event.UNSUBSCRIBE)
         if step.changed:
@@ -305,36 +349,47 @@ def _apply(
     return changed
 
 
-def forget(db: Database, keys: Sequence[str], email: str, now: datetime) -> None:
+def forget(db: Database, email: str, now: datetime) -> None:
     """Erase the normalized `email`'s record, deliveries, bounce details, the raw bounce
-    messages tied to them and their status history; keep only its hash under the newest key
-    on the suppression list."""
+    messages tied to them, their status history and the web pages' mail to them; keep only
+    its hash under the suppression key on the suppression list.
+
+    On SQLite, deleted rows are overwritten (`secure_delete`) and the write-ahead log is
+    checkpointed and emptied afterwards, so the address is not left in either file.
+    """
+    key = app_keys.ensure(db, app_keys.SUPPRESSION, now)
     with db.session() as session:
-        digest = address_hash(keys[-1], email)
+        digest = address_hash(key, email)
         known = session.scalars(select(Suppression).where(Suppression.address_hash == digest))
         if known.first() is None:
             session.add(Suppression(address_hash=digest, reason="forgotten", created_at=now))
+        session.execute(delete(OutboxMessage).where(OutboxMessage.to_address == email))
         row = _by_email(session, email)
-        if row is None:
-            return
-        session.execute(
-            update(BounceEvent)
-            .where(BounceEvent.subscriber_id == row.id)
-            .values(subscriber_id=None, diagnostic="")
+        if row is not None:
+            _erase(session, row)
+    checkpoint(db.engine)
+
+
+def _erase(session: Session, row: Subscriber) -> None:
+    session.execute(
+        update(BounceEvent)
+        .where(BounceEvent.subscriber_id == row.id)
+        .values(subscriber_id=None, diagnostic="")
+    )
+    ids = select(Delivery.id).where(Delivery.subscriber_id == row.id)
+    session.execute(
+        update(BounceEvent).where(BounceEvent.delivery_id.in_(ids)).values(delivery_id=None)
+    )
+    # The raw messages name the address and the status history is about the person.
+    session.execute(
+        delete(BounceMessage).where(
+            (BounceMessage.subscriber_id == row.id) | BounceMessage.delivery_id.in_(ids)
         )
-        ids = select(Delivery.id).where(Delivery.subscriber_id == row.id)
-        session.execute(
-            update(BounceEvent).where(BounceEvent.delivery_id.in_(ids)).values(delivery_id=None)
-        )
-        # The raw messages name the address and the status history is about the person.
-        session.execute(
-            delete(BounceMessage).where(
-                (BounceMessage.subscriber_id == row.id) | BounceMessage.delivery_id.in_(ids)
-            )
-        )
-        session.execute(delete(StatusChange).where(StatusChange.subscriber_id == row.id))
-        session.execute(delete(Delivery).where(Delivery.subscriber_id == row.id))
-        session.delete(row)
+    )
+    session.execute(delete(StatusChange).where(StatusChange.subscriber_id == row.id))
+    session.execute(delete(Delivery).where(Delivery.subscriber_id == row.id))
+    session.execute(delete(OutboxMessage).where(OutboxMessage.subscriber_id == row.id))
+    session.delete(row)
 
 
 def purge_unconfirmed(db: Database, older_than: datetime) -> int:

@@ -19,6 +19,7 @@ from digest.db.issues import latest_issue
 from digest.db.items import queue_counts
 from digest.demo.server import FEEDS, FeedServer
 from digest.errors import ConfigError
+from digest.files import private_folder, write_private
 from digest.model import SourceKind
 from digest.send import Progress, send_issue
 from digest.send.capture import CaptureProcess
@@ -65,7 +66,7 @@ def prepare_workspace(folder: Path) -> Path:
                 )
         else:
             shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     (folder / MARKER).write_text("made by `digest demo`; the next demo run replaces it\n")
     return folder
 
@@ -77,16 +78,20 @@ def run_demo(
     started = time.perf_counter()
     workspace = prepare_workspace(folder)
     settings_file = workspace / "digest.toml"
-    settings_file.write_text(
+    # It holds the secret key: owner-only (0600).
+    write_private(
+        settings_file,
         starter_file(
             {
                 "newsletter.name": "Cluster Weekly",
                 "newsletter.postal_address": "Example Network, 1 Sample Street, 1000 Example City",
                 "smtp.port": CAPTURE_PORT,
                 "smtp.connections": 4,
+                # The demo's feeds are served on loopback, which the collector refuses
+                # unless allowed.
+                "collect.allow_hosts": ["127.0.0.1"],
             }
         ),
-        encoding="utf-8",
     )
     settings = load_settings(settings_file, env={})
     db = Database(settings.database_url, auto_upgrade=True, pool_size=settings.smtp.connections + 2)

@@ -9,15 +9,19 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
+import jinja2.runtime
 import mjml
+from markupsafe import Markup
 from premailer import Premailer
 
 from digest.errors import RenderError
-from digest.model import PLACEHOLDERS, IssuePlan, RenderedIssue
+from digest.model import MARKER_LIKE, IssuePlan, Placeholders, RenderedIssue
 from digest.render.filters import make_filters
 from digest.settings import Settings
 
 HTML_TEMPLATE = "issue.mjml.j2"
+# The context key that names this render's own markers: the only marker text let through.
+MARKERS_KEY = "_digest_markers"
 TEXT_TEMPLATE = "issue.txt.j2"
 
 
@@ -30,6 +34,20 @@ def templates_folder(settings: Settings) -> Path:
     the settings file) when set, else the built-in templates."""
     own = settings.newsletter.templates_dir
     return (settings.base_dir / own).resolve() if own else templates_dir()
+
+
+@jinja2.pass_context
+def _no_forged_markers(context: jinja2.runtime.Context, value: Any) -> Any:
+    """Every value a template prints: text shaped like a placeholder marker is cut out,
+    unless it is exactly one of this render's own markers (`{{ links.unsubscribe }}`).
+    Feeds, editors and names can thus never put a marker into an issue."""
+    if not isinstance(value, str) or "%%" not in value:
+        return value
+    if value in context.get(MARKERS_KEY, ()):
+        return value
+    cleaned = MARKER_LIKE.sub("", str(value))
+    # Markup stays markup (its text was escaped already); cutting `%%...%%` keeps it safe.
+    return Markup(cleaned) if isinstance(value, Markup) else cleaned  # noqa: S704
 
 
 def make_environment(settings: Settings, folder: Path | None = None) -> jinja2.Environment:
@@ -48,6 +66,7 @@ def make_environment(settings: Settings, folder: Path | None = None) -> jinja2.E
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_no_forged_markers,
     )
     env.filters.update(make_filters(settings.newsletter.timezone))
     return env
@@ -97,10 +116,16 @@ def compile_mjml(source: str, name: str = HTML_TEMPLATE) -> str:
 
 
 def issue_context(
-    plan: IssuePlan, settings: Settings, subject: str = "", preheader: str = ""
+    plan: IssuePlan,
+    settings: Settings,
+    subject: str = "",
+    preheader: str = "",
+    placeholders: Placeholders | None = None,
 ) -> dict[str, Any]:
     base = settings.newsletter.base_url.rstrip("/")
+    marks = placeholders or Placeholders.new()
     return {
+        MARKERS_KEY: frozenset(marks.markers),
         "newsletter": settings.newsletter,
         "issue": {
             "number": plan.number,
@@ -113,14 +138,14 @@ def issue_context(
         "calls": plan.calls,
         "intro": plan.intro,
         "spotlight": plan.spotlight,
-        "greeting": PLACEHOLDERS.greeting if settings.newsletter.greeting else "",
+        "greeting": marks.greeting if settings.newsletter.greeting else "",
         "social": [
             {"label": label.strip(), "url": url}
             for label, _, url in (link.rpartition(" ") for link in settings.newsletter.social_links)
         ],
         "links": {
-            "unsubscribe": PLACEHOLDERS.unsubscribe,
-            "preferences": PLACEHOLDERS.preferences,
+            "unsubscribe": marks.unsubscribe,
+            "preferences": marks.preferences,
             "web_version": f"{base}/archive/{plan.number}",
         },
     }
@@ -138,10 +163,15 @@ def _inline_template(
 
 
 def render_issue(
-    plan: IssuePlan, settings: Settings, env: jinja2.Environment | None = None
+    plan: IssuePlan,
+    settings: Settings,
+    env: jinja2.Environment | None = None,
+    placeholders: Placeholders | None = None,
 ) -> RenderedIssue:
-    """The issue's subject, preheader, HTML and text, with per-subscriber placeholders."""
+    """The issue's subject, preheader, HTML and text, with per-subscriber placeholders: the
+    markers of `placeholders`, else of a new random key (stored with the issue)."""
     env = env or make_environment(settings)
+    placeholders = placeholders or Placeholders.new()
     fields = {
         "name": settings.newsletter.name,
         "number": plan.number,
@@ -149,14 +179,19 @@ def render_issue(
     }
     subject = _inline_template(env, settings.newsletter.subject, fields, "subject")
     preheader = _inline_template(env, settings.newsletter.preheader, fields, "preheader")
-    context = issue_context(plan, settings, subject, preheader)
+    context = issue_context(plan, settings, subject, preheader, placeholders)
     html = compile_mjml(render_template(env, HTML_TEMPLATE, context))
     text = render_template(env, TEXT_TEMPLATE, context)
-    for placeholder in (PLACEHOLDERS.unsubscribe, PLACEHOLDERS.preferences):
+    for name, placeholder in (
+        ("unsubscribe", placeholders.unsubscribe),
+        ("preferences", placeholders.preferences),
+    ):
         if placeholder not in html or placeholder not in text:
             raise RenderError(
                 f"the templates must link to {{{{ links.unsubscribe }}}} and "
                 f"{{{{ links.preferences }}}} in both the HTML and the text part "
-                f"({placeholder} missing)"
+                f"({{{{ links.{name} }}}} missing)"
             )
-    return RenderedIssue(subject=subject, preheader=preheader, html=html, text=text)
+    return RenderedIssue(
+        subject=subject, preheader=preheader, html=html, text=text, placeholders=placeholders
+    )

@@ -21,6 +21,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 
+from digest.files import PRIVATE_FILE, private_folder
+
 # The empty line that ends the header, CRLF or LF (the body starts after it).
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
@@ -31,6 +33,8 @@ class MaildirHandler:
     message brought) and `X-Envelope-To`."""
 
     def __init__(self, folder: Path) -> None:
+        private_folder(folder.parent)
+        self.folder = folder
         self.maildir = mailbox.Maildir(folder, create=True)
         self.received = 0
         self._lock = threading.Lock()
@@ -45,7 +49,10 @@ class MaildirHandler:
             + _without_return_path(content)
         )
         with self._lock:
-            self.maildir.add(stamped)
+            key = self.maildir.add(stamped)
+            # mailbox makes the folders owner-only but each message as the umask says; the
+            # messages hold addresses and live unsubscribe links.
+            (self.folder / "new" / key).chmod(PRIVATE_FILE)
             self.received += 1
         return "250 2.0.0 OK: stored"
 

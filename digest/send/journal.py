@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from digest.errors import SendError
+from digest.files import private_folder
 from digest.model import DeliveryStatus, Settled
 
 
@@ -44,7 +45,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(path.parent)
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as e:
             raise SendError(f"cannot write the send journal {path}: {e.strerror or e}") from e

@@ -21,7 +21,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
 from digest.errors import ConfigError
-from digest.model import PLACEHOLDERS, Recipient
+from digest.model import PLACEHOLDERS, Placeholders, Recipient
 from digest.settings import Settings
 
 CRLF = "\r\n"
@@ -52,7 +52,9 @@ class EncodedBody:
     stuffed: tuple[bytes | str, ...]
 
     @classmethod
-    def of(cls, body: str) -> EncodedBody:
+    def of(cls, body: str, markers: Sequence[str] = PLACEHOLDERS.markers) -> EncodedBody:
+        """`body` cut at `markers` (the issue's own: no other text is ever a placeholder)."""
+        pattern = re.compile("(" + "|".join(re.escape(m) for m in markers) + ")")
         parts: list[bytes | str] = []
         pending: list[str] = []
 
@@ -66,12 +68,12 @@ class EncodedBody:
             if n == len(lines) - 1 and not line:
                 break
             line += CRLF
-            if "%%" not in line or not _MARKER.search(line):
+            if "%%" not in line or not pattern.search(line):
                 pending.append(line)
                 continue
             flush()
-            for piece in _MARKER.split(line):
-                if piece in MARKERS:
+            for piece in pattern.split(line):
+                if piece in markers:
                     parts.append(piece)
                 elif piece:
                     # A piece cut before a placeholder ends with a soft break; the last
@@ -93,8 +95,8 @@ class EncodedBody:
         return b"".join(out)
 
 
-MARKERS = (PLACEHOLDERS.unsubscribe, PLACEHOLDERS.preferences, PLACEHOLDERS.greeting)
-_MARKER = re.compile("(" + "|".join(re.escape(m) for m in MARKERS) + ")")
+# The fixed markers of issues stored before each issue had its own key.
+MARKERS = PLACEHOLDERS.markers
 
 
 def _qp_cut(text: str) -> bytes:
@@ -128,13 +130,15 @@ class MessageTemplate:
     boundary: str
     text: str  # CRLF line ends, placeholders in
     html: str
+    placeholders: Placeholders = PLACEHOLDERS  # the markers `text` and `html` hold
     _text: EncodedBody = field(init=False, repr=False, compare=False)
     _html: EncodedBody = field(init=False, repr=False, compare=False)
     _heads: tuple[bytes, bytes, bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_text", EncodedBody.of(self.text))
-        object.__setattr__(self, "_html", EncodedBody.of(self.html))
+        markers = self.placeholders.markers
+        object.__setattr__(self, "_text", EncodedBody.of(self.text, markers))
+        object.__setattr__(self, "_html", EncodedBody.of(self.html, markers))
         object.__setattr__(
             self,
             "_heads",
@@ -157,10 +161,11 @@ class MessageTemplate:
             ),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         )
+        marks = self.placeholders
         text = {
-            PLACEHOLDERS.unsubscribe: links.unsubscribe,
-            PLACEHOLDERS.preferences: links.preferences,
-            PLACEHOLDERS.greeting: links.greeting,
+            marks.unsubscribe: links.unsubscribe,
+            marks.preferences: links.preferences,
+            marks.greeting: links.greeting,
         }
         escaped = {marker: html.escape(value) for marker, value in text.items()}
         return self._assemble(head, text, escaped, stuffed=stuffed)
@@ -169,7 +174,7 @@ class MessageTemplate:
         """The complete message to one person, outside the list (a confirmation mail): To
         and Message-ID only, no list headers, and any placeholder text left as it is."""
         head = _to_header(recipient) + _headers(("Message-ID", recipient.message_id))
-        unchanged = {marker: marker for marker in MARKERS}
+        unchanged = {marker: marker for marker in self.placeholders.markers}
         return self._assemble(head, unchanged, unchanged, stuffed=stuffed)
 
     def _assemble(
@@ -209,13 +214,34 @@ def _headers(*fields: tuple[str, str]) -> bytes:
 
 
 def _to_header(recipient: Recipient) -> bytes:
-    """The To line: written directly for an ASCII name, folded by the email package into
-    RFC 2047 encoded words of at most 75 characters for any other."""
-    if "\r" in recipient.name or "\n" in recipient.name:
-        raise ValueError(f"To header: name {recipient.name!r} contains a line break")
-    if recipient.name.isascii():
-        return _headers(("To", formataddr((recipient.name, recipient.email))))
-    return SMTP.fold_binary("To", formataddr((recipient.name, recipient.email), charset="utf-8"))
+    """The To line, whatever the name holds: one address, and a name that shows as the text
+    it is. An ASCII name is written as it is, or as a quoted string when it has characters
+    that mean something in an address (`"Eve, evil@x.org" <a@b>`). Any other name, and one
+    that holds something shaped like an RFC 2047 encoded word (`=?utf-8?q?Bcc=3A_x?=`, which
+    a mail client would decode and show as other text, even inside quotes), is written
+    whole as encoded words of our own, which a client decodes exactly once. The email
+    package's folder is not used: it decodes such a name and writes the result raw."""
+    name, address = recipient.name, recipient.email
+    if "\r" in name or "\n" in name:
+        raise ValueError(f"To header: name {name!r} contains a line break")
+    if not name:
+        return _headers(("To", address))
+    if name.isascii() and name.isprintable() and "=?" not in name:
+        return _headers(("To", formataddr((name, address))))
+    words = _encoded_words(name)
+    return ("To: " + "\r\n ".join(words) + f" <{address}>\r\n").encode("ascii")
+
+
+def _encoded_words(text: str, most_bytes: int = 45) -> list[str]:
+    """`text` as base64 RFC 2047 encoded words of at most 75 characters (45 bytes of UTF-8
+    each), cut between characters, never inside one."""
+    chunks: list[bytes] = [b""]
+    for char in text:
+        raw = char.encode("utf-8")
+        if chunks[-1] and len(chunks[-1]) + len(raw) > most_bytes:
+            chunks.append(b"")
+        chunks[-1] += raw
+    return [f"=?utf-8?b?{binascii.b2a_base64(c, newline=False).decode()}?=" for c in chunks]
 
 
 def _part_head(boundary: str, content_type: str) -> bytes:
@@ -267,8 +293,10 @@ def build_template(
     text_body: str,
     number: int,
     date: datetime,
+    placeholders: Placeholders = PLACEHOLDERS,
 ) -> MessageTemplate:
-    """The issue's message: the common headers, the list's own, and the two parts."""
+    """The issue's message: the common headers, the list's own, and the two parts, with the
+    issue's own `placeholders` to fill per subscriber."""
     cfg = settings.newsletter
     return mail_template(
         settings=settings,
@@ -276,6 +304,7 @@ def build_template(
         html_body=html_body,
         text_body=text_body,
         date=date,
+        placeholders=placeholders,
         headers=(
             ("List-Id", f"{cfg.name} <newsletter.{message_domain(settings)}>"),
             # Not a standard header, but vacation responders and many filters take it as "do
@@ -295,6 +324,7 @@ def mail_template(
     text_body: str,
     date: datetime,
     headers: Sequence[tuple[str, str]] = (),
+    placeholders: Placeholders = PLACEHOLDERS,
 ) -> MessageTemplate:
     """Any message the newsletter sends: From (and Reply-To), Subject, Date, `headers`, and
     a text and an HTML part; To and Message-ID are added per recipient."""
@@ -323,6 +353,7 @@ def mail_template(
         boundary=boundary,
         text=_crlf(text_body),
         html=_crlf(html_body),
+        placeholders=placeholders,
     )
 
 

@@ -53,13 +53,16 @@ class Personalizer:
         self._greeting = settings.newsletter.greeting
         self._fallback = settings.newsletter.greeting_fallback
 
-    def links(self, subscriber_id: int, name: str = "") -> Links:
-        token = self._unsubscribe.sign(subscriber_id)
+    def links(self, subscriber_id: int, name: str = "", *, link_key: str = "") -> Links:
+        """The person's links, bound to their record's `link_key` (subscribers.tokens)."""
+        token = self._unsubscribe.sign(subscriber_id, link_key)
         mailto = f"mailto:{self._mailto}?subject=unsubscribe%20{token}" if self._mailto else ""
         first = name.split()[0] if name.split() else self._fallback
         return Links(
             unsubscribe=f"{self._base}/unsubscribe/{token}",
-            preferences=f"{self._base}/preferences/{self._preferences.sign(subscriber_id)}",
+            preferences=(
+                f"{self._base}/preferences/{self._preferences.sign(subscriber_id, link_key)}"
+            ),
             unsubscribe_mailto=mailto,
             greeting=self._greeting.replace("{first_name}", first),
         )
@@ -70,7 +73,7 @@ class Personalizer:
         template = self.template
         if self._variants is not None and recipient.sections != ALL_SECTIONS:
             template = self._variants(recipient.sections)
-        links = self.links(recipient.subscriber_id, recipient.name)
+        links = self.links(recipient.subscriber_id, recipient.name, link_key=recipient.link_key)
         if self._signer is None:
             return template.personalize(recipient, links, stuffed=stuffed)
         signed = self._signer.sign(template.personalize(recipient, links))
@@ -100,7 +103,7 @@ def section_variants(
                 )
                 from digest.render import render_issue
 
-                rendered = render_issue(chosen, settings)
+                rendered = render_issue(chosen, settings, placeholders=full.placeholders)
                 cache[wanted] = build_template(
                     settings=settings,
                     subject=rendered.subject,
@@ -108,6 +111,7 @@ def section_variants(
                     text_body=rendered.text,
                     number=plan.number,
                     date=now,
+                    placeholders=rendered.placeholders,
                 )
             return cache[wanted]
 
@@ -122,4 +126,5 @@ def message_template(issue: StoredIssue, settings: Settings, now: datetime) -> M
         text_body=issue.text,
         number=issue.number,
         date=now,
+        placeholders=issue.placeholders,
     )

@@ -30,6 +30,7 @@ def proof_message(issue: StoredIssue, settings: Settings, address: str, now: dat
         text_body=issue.text,
         number=issue.number,
         date=now,
+        placeholders=issue.placeholders,
     )
     recipient = Recipient(
         delivery_id=0,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from digest.files import private_folder, write_private
 from digest.model import Recipient, StoredIssue
 from digest.send.personalize import Personalizer, message_template
 from digest.settings import Settings
@@ -55,10 +56,11 @@ def preview_message(issue: StoredIssue, settings: Settings, now: datetime) -> Pr
 
 def write_preview(issue: StoredIssue, settings: Settings, out: Path, now: datetime) -> PreviewFiles:
     """issue.html, issue.txt and issue.eml in `out`, personalized for a sample subscriber."""
-    out.mkdir(parents=True, exist_ok=True)
+    private_folder(out)
     message = preview_message(issue, settings, now)
     files = PreviewFiles(out / "issue.html", out / "issue.txt", out / "issue.eml")
-    files.html.write_text(message.html, encoding="utf-8")
-    files.text.write_text(message.text, encoding="utf-8")
-    files.eml.write_bytes(message.raw)
+    # The sample's links are live tokens (of subscriber 0): owner-only, as all such files.
+    write_private(files.html, message.html)
+    write_private(files.text, message.text)
+    write_private(files.eml, message.raw)
     return files

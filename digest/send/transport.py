@@ -8,6 +8,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Protocol
 
+from digest.errors import ConfigError
 from digest.send.message import dot_stuffed
 from digest.settings import SmtpSettings
 
@@ -51,6 +52,9 @@ class SmtpTransport:
     """smtplib over one connection, used by one thread at a time."""
 
     def __init__(self, cfg: SmtpSettings) -> None:
+        # Settings read from a file were checked already; settings made in code are not.
+        if refusal := cfg.cleartext_login():
+            raise ConfigError(refusal)
         self.cfg = cfg
         self._smtp: smtplib.SMTP | None = None
         self._sent_on_connection = 0

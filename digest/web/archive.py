@@ -9,10 +9,11 @@ from html import escape as html_escape
 
 from digest.db.engine import Database
 from digest.db.issues import public_html, sent_issues
-from digest.model import PLACEHOLDERS, ArchivedIssue
+from digest.model import PLACEHOLDERS, ArchivedIssue, Placeholders
 from digest.settings import Settings
 
 ATOM = "http://www.w3.org/2005/Atom"
+MAX_NUMBER = 2**31 - 1
 XML = "http://www.w3.org/XML/1998/namespace"
 # The web version's own policy: the message's inline styles and remote images, no script.
 ISSUE_CSP = (
@@ -24,12 +25,15 @@ __all__ = ["ISSUE_CSP", "ArchivedIssue", "atom_feed", "neutral_html", "sent_issu
 
 
 def web_version(db: Database, number: int, settings: Settings) -> str | None:
-    """The issue's HTML as everyone may see it; None for a draft or no such issue."""
-    html = public_html(db, number)
-    return None if html is None else neutral_html(html, settings)
+    """The issue's HTML as everyone may see it; None for a draft or no such issue (a number
+    no issue can have included: the column holds 32-bit integers)."""
+    if not 0 < number <= MAX_NUMBER:
+        return None
+    stored = public_html(db, number)
+    return None if stored is None else neutral_html(stored[0], settings, stored[1])
 
 
-def neutral_html(html: str, settings: Settings) -> str:
+def neutral_html(html: str, settings: Settings, placeholders: Placeholders = PLACEHOLDERS) -> str:
     """Replace the per-subscriber placeholders with pages that belong to nobody: they tell
     readers to use the links in their own copy."""
     base = settings.newsletter.base_url.rstrip("/")
@@ -37,9 +41,9 @@ def neutral_html(html: str, settings: Settings) -> str:
         "{first_name}", settings.newsletter.greeting_fallback
     )
     return (
-        html.replace(PLACEHOLDERS.unsubscribe, f"{base}/unsubscribe")
-        .replace(PLACEHOLDERS.preferences, f"{base}/preferences")
-        .replace(PLACEHOLDERS.greeting, html_escape(greeting))
+        html.replace(placeholders.unsubscribe, f"{base}/unsubscribe")
+        .replace(placeholders.preferences, f"{base}/preferences")
+        .replace(placeholders.greeting, html_escape(greeting))
     )
 
 

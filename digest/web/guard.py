@@ -3,6 +3,7 @@ bodies, form parsing without surprises, a same-origin check and a signup rate li
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ PAGE_CSP = (
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 FORM_FIELDS = 50
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 TooLargePage = Callable[[], Response]
 
@@ -114,17 +116,39 @@ def first(form: dict[str, list[str]], name: str, limit: int = 1000) -> str:
 
 def same_origin(request: Request, allowed: Iterable[str]) -> bool:
     """True unless the browser says the post came from elsewhere: the Origin header, else the
-    Referer's origin, must be one of `allowed` or the request's own origin. Clients that send
-    neither (mail providers, scripts) pass; the signed token in the URL is the real check."""
-    own = f"{request.url.scheme}://{request.url.netloc}".lower()
-    origins = {own, *(o for o in allowed if o)}
+    Referer's origin, must be one of `allowed` (the site's own origin, from
+    newsletter.base_url, never from the Host header, which the client chooses) or on a
+    loopback host (a local run). Clients that send neither (mail providers, scripts) pass;
+    the signed token in the URL is the real check."""
+    origins = {o.lower() for o in allowed if o}
     origin = request.headers.get("origin")
-    if origin is not None:
-        return origin.strip().lower() in origins
-    referer = request.headers.get("referer")
-    if referer is not None:
-        return origin_of(referer) in origins
-    return True
+    if origin is None:
+        referer = request.headers.get("referer")
+        if referer is None:
+            return True
+        origin = origin_of(referer)
+    origin = origin.strip().lower()
+    return origin in origins or _loopback_origin(origin)
+
+
+def _loopback_origin(origin: str) -> bool:
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and (parts.hostname or "") in LOOPBACK_HOSTS
+
+
+def client_key(host: str) -> str:
+    """What the signup limit counts a client by: its IPv4 address, or the /64 network of
+    its IPv6 address, because one household or server holds a whole /64 and can take a new
+    address in it for every request."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class RateLimiter:

@@ -1,14 +1,17 @@
 """The double opt-in mail: rendered with the issue's pipeline (Jinja2 -> MJML -> inlined CSS,
 plus a text part) from confirm.mjml.j2 / confirm.txt.j2, built by the send stage's message
-builder and sent through the relay the app was given."""
+builder and queued in the outbox, from which a sender takes it (never the request)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 
+from digest.db.engine import Database
+from digest.db.outbox import NewMail, enqueue_limited
 from digest.model import Recipient
 from digest.render import (
     compile_mjml,
@@ -18,8 +21,7 @@ from digest.render import (
     templates_folder,
 )
 from digest.send.message import mail_template, message_domain
-from digest.send.transport import Reply
-from digest.send.wiring import Relay
+from digest.send.outbox import DAY, may_queue
 from digest.settings import Settings
 
 LOG = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ def render_confirmation(mail: ConfirmationMail, settings: Settings, now: datetim
     context = {
         "newsletter": cfg,
         "subject": subject,
-        "name": mail.name,
+        "name": mail.name[: settings.web.max_name_chars],
         "action_url": mail.action_url,
         "already": mail.already,
         "hours": settings.web.confirm_max_age_hours,
@@ -73,26 +75,44 @@ def render_confirmation(mail: ConfirmationMail, settings: Settings, now: datetim
         delivery_id=0,
         subscriber_id=0,
         email=mail.email,
-        name=mail.name,
+        # An anonymous form fills this in: it goes into To: and the greeting, so it is short.
+        name=mail.name[: settings.web.max_name_chars],
         message_id=make_msgid("confirm", domain=message_domain(settings)),
     )
     return template.addressed(recipient)
 
 
-def send_confirmation(
-    mail: ConfirmationMail, settings: Settings, now: datetime, relay: Relay
-) -> Reply:
-    """Render and send one confirmation through `relay`; failures are logged and returned,
-    never raised, because the person has had their answer page already."""
-    transport = relay.transport_factory()
+def queue_confirmation(
+    db: Database,
+    mail: ConfirmationMail,
+    settings: Settings,
+    now: datetime,
+    envelope_from: str,
+    subscriber_id: int,
+) -> bool:
+    """Render the mail and put it in the outbox for the sender, unless the address had one
+    within web.confirm_cooldown_minutes or web.confirm_daily_cap in a day already (however
+    many signups named it, from however many clients). True when queued; failures are
+    logged, never raised, because the person has had their answer page already."""
+    web = settings.web
+    cooldown = timedelta(minutes=web.confirm_cooldown_minutes)
+
+    def allow(recent: Sequence[datetime]) -> bool:
+        return may_queue(recent, now, cooldown=cooldown, daily_cap=web.confirm_daily_cap)
+
+    queued = NewMail(
+        kind="notice" if mail.already else "confirm",
+        to_address=mail.email,
+        subscriber_id=subscriber_id,
+        envelope_from=envelope_from,
+    )
     try:
-        message = render_confirmation(mail, settings, now)
-        reply = transport.send(relay.envelope_from, mail.email, message)
+        done = enqueue_limited(
+            db, queued, now, now - DAY, allow, lambda: render_confirmation(mail, settings, now)
+        )
     except Exception as e:  # a broken template must not take the server down
-        LOG.error("confirmation mail not sent: %s: %s", e.__class__.__name__, e)
-        return Reply(None, f"{e.__class__.__name__}: {e}")
-    finally:
-        transport.close()
-    if reply.code != 250:
-        LOG.warning("confirmation mail not accepted by the relay: %s", reply.line)
-    return reply
+        LOG.error("confirmation mail not queued: %s: %s", e.__class__.__name__, e)
+        return False
+    if not done:
+        LOG.info("confirmation mail not queued: the address had one lately")
+    return done

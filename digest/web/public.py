@@ -6,7 +6,8 @@ the relays' bounce webhooks (digest.web.webhooks) when bounces.webhook_secret is
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from starlette.applications import Starlette
@@ -22,6 +23,7 @@ from digest.send.wiring import Relay
 from digest.settings import Settings
 from digest.web.archive import ISSUE_CSP, atom_feed, sent_issues, web_version
 from digest.web.guard import Guard
+from digest.web.outbox_worker import OutboxWorker
 from digest.web.pages import Pages
 from digest.web.subscribe import SubscriptionPages
 from digest.web.webhooks import MAX_BODY as WEBHOOK_MAX_BODY
@@ -87,9 +89,12 @@ def public_app(
     relay: Relay,
 ) -> ASGIApp:
     """The whole public site as one ASGI app; settings are read once and the relay for the
-    confirmation mail is made by the caller."""
+    confirmation mail is made by the caller. Its lifespan runs the sender of the queued
+    mails (digest.web.outbox_worker); without it (a test client outside `with`), the mails
+    wait in the outbox for another sender."""
     pages = Pages(settings)
-    people = SubscriptionPages(db, settings, clock, pages, relay)
+    sender = OutboxWorker(db, relay, clock, settings.web.outbox_poll_seconds)
+    people = SubscriptionPages(db, settings, clock, pages, relay, sender.wake)
     archive = Archive(db, settings, clock, pages)
 
     async def stylesheet(request: Request) -> Response:
@@ -135,9 +140,19 @@ def public_app(
         Route("/site.css", stylesheet, methods=["GET"]),
         Route("/robots.txt", robots, methods=["GET"]),
     ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sender.start()
+        try:
+            yield
+        finally:
+            sender.stop()
+
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
     )
     # No redirects at all: a trailing-slash redirect is built from the Host header.
     app.router.redirect_slashes = False

@@ -19,7 +19,7 @@ from digest.send.wiring import Relay
 from digest.settings import Settings
 from digest.web import guard
 from digest.web.archive import sent_issues
-from digest.web.mail import ConfirmationMail, send_confirmation
+from digest.web.mail import ConfirmationMail, queue_confirmation
 from digest.web.pages import SECTION_LABELS, Button, Link, Pages
 from subscribers import web_actions as actions
 from subscribers.addresses import clean_name, normalize_address
@@ -29,6 +29,7 @@ from subscribers.tokens import (
     UNSUBSCRIBE,
     ExpiredLink,
     InvalidLink,
+    LinkTarget,
     TimedTokenSigner,
     TokenSigner,
 )
@@ -50,9 +51,10 @@ class SubscriptionPages:
         clock: Callable[[], datetime],
         pages: Pages,
         relay: Relay,
+        wake_sender: Callable[[], None] = lambda: None,
     ) -> None:
         self.db, self.settings, self.clock, self.pages = db, settings, clock, pages
-        self.relay = relay
+        self.relay, self.wake_sender = relay, wake_sender
         self.base = settings.newsletter.base_url.rstrip("/")
         keys = settings.signing_keys
         max_age = timedelta(hours=settings.web.confirm_max_age_hours)
@@ -61,7 +63,12 @@ class SubscriptionPages:
         self.preferences_signer = TokenSigner(keys, PREFERENCES)
         self.limiter = guard.RateLimiter(settings.web.signup_per_hour, timedelta(hours=1), clock)
         # An organisation's own website may carry the signup form too.
-        self.signup_origins = (guard.origin_of(settings.newsletter.website_url),)
+        # Our own origin comes from base_url, never from the Host header a client sends.
+        self.own_origins = (guard.origin_of(settings.newsletter.base_url),)
+        self.signup_origins = (
+            *self.own_origins,
+            guard.origin_of(settings.newsletter.website_url),
+        )
 
     # Signup -------------------------------------------------------------------------------
 
@@ -89,7 +96,7 @@ class SubscriptionPages:
 
     async def signup(self, request: Request) -> Response:
         client = request.client.host if request.client else "unknown"
-        wait = self.limiter.hit(client)
+        wait = self.limiter.hit(guard.client_key(client))
         if wait is not None:
             seconds = max(1, int(wait.total_seconds()))
             raise HTTPException(429, headers={"Retry-After": str(seconds)})
@@ -98,7 +105,9 @@ class SubscriptionPages:
         form = await guard.read_form(request)
         if guard.first(form, "website"):
             return self._check_inbox()  # a robot filled in the hidden field
-        raw, name = guard.first(form, "email", 400), clean_name(guard.first(form, "name"))
+        raw = guard.first(form, "email", 400)
+        # The name goes into To: and the greeting of a mail to someone else's address.
+        name = clean_name(guard.first(form, "name"))[: self.settings.web.max_name_chars]
         chosen = [s for s in form.get("section", []) if s in actions.SECTIONS]
         try:
             email = normalize_address(raw)
@@ -118,21 +127,33 @@ class SubscriptionPages:
         )
         if not result.sends_mail:
             return self._check_inbox()
+        response = self._check_inbox()
+        response.background = self._mail_for(result, now)
+        return response
+
+    def _mail_for(self, result: actions.Signup, now: datetime) -> BackgroundTask:
+        """The mail a signup answers with (a confirm link, or a notice to someone subscribed
+        already), queued after the answer, so how long the page takes says nothing about the
+        address; the sender (never this request) talks to the relay."""
         if result.kind is actions.SignupKind.ACTIVE:
-            url = self._url("preferences", self.preferences_signer.sign(result.subscriber_id))
+            token = self.preferences_signer.sign(result.subscriber_id, result.link_key)
+            url = self._url("preferences", token)
         else:
-            url = self._url("confirm", self.confirm_signer.sign(result.subscriber_id, result.stamp))
+            token = self.confirm_signer.sign(result.subscriber_id, result.link_key, result.stamp)
+            url = self._url("confirm", token)
         mail = ConfirmationMail(
             email=result.email,
             name=result.name,
             action_url=url,
             already=result.kind is actions.SignupKind.ACTIVE,
         )
-        # Sent after the answer, so how long the page takes says nothing about the address.
-        task = BackgroundTask(send_confirmation, mail, self.settings, now, self.relay)
-        response = self._check_inbox()
-        response.background = task
-        return response
+        return BackgroundTask(self._queue, mail, now, result.subscriber_id)
+
+    async def _queue(self, mail: ConfirmationMail, now: datetime, subscriber_id: int) -> None:
+        envelope_from = self.relay.envelope_from
+        args = (self.db, mail, self.settings, now, envelope_from, subscriber_id)
+        if await run_in_threadpool(queue_confirmation, *args):
+            self.wake_sender()
 
     def _check_inbox(self) -> Response:
         # The same page whatever the address's state: the form never tells who subscribed.
@@ -147,7 +168,7 @@ class SubscriptionPages:
 
     # Confirm ------------------------------------------------------------------------------
 
-    def _confirm_token(self, token: str) -> tuple[int, str] | Response:
+    def _confirm_token(self, token: str) -> tuple[LinkTarget, str] | Response:
         try:
             return self.confirm_signer.verify(token[:MAX_TOKEN])
         except ExpiredLink:
@@ -176,7 +197,7 @@ class SubscriptionPages:
         )
 
     async def confirm(self, request: Request) -> Response:
-        if not guard.same_origin(request, ()):
+        if not guard.same_origin(request, self.own_origins):
             raise HTTPException(403)
         checked = self._confirm_token(request.path_params["token"])
         if isinstance(checked, Response):
@@ -187,8 +208,8 @@ class SubscriptionPages:
         )
         return self._confirmed(state, checked[0])
 
-    def _confirmed(self, state: actions.ConfirmResult, subscriber_id: int) -> Response:
-        preferences = Link(self._preferences_path(subscriber_id), "Choose what you get")
+    def _confirmed(self, state: actions.ConfirmResult, target: LinkTarget) -> Response:
+        preferences = Link(self._preferences_path(target), "Choose what you get")
         if state is actions.ConfirmResult.CONFIRMED:
             return self.pages.message(
                 "You are subscribed",
@@ -211,7 +232,7 @@ class SubscriptionPages:
 
     # Unsubscribe ----------------------------------------------------------------------------
 
-    def _subscriber(self, signer: TokenSigner, token: str) -> int | None:
+    def _subscriber(self, signer: TokenSigner, token: str) -> LinkTarget | None:
         try:
             return signer.verify(token[:MAX_TOKEN])
         except InvalidLink:
@@ -230,51 +251,74 @@ class SubscriptionPages:
 
     async def unsubscribe(self, request: Request) -> Response:
         """POST (RFC 8058 one-click): no cookie, login or CSRF token, whatever the body."""
-        subscriber_id = self._subscriber(self.unsubscribe_signer, request.path_params["token"])
-        if subscriber_id is None:
+        target = self._subscriber(self.unsubscribe_signer, request.path_params["token"])
+        if target is None:
             return self._invalid_link()
-        known = await run_in_threadpool(actions.unsubscribe, self.db, subscriber_id, self.clock())
+        known = await run_in_threadpool(actions.unsubscribe, self.db, target, self.clock())
         # A forgotten subscriber gets the same answer: they will get nothing, as asked.
         return self.pages.message(
             "You are unsubscribed",
             f"You will not receive {self.settings.newsletter.name} any more.",
-            link=Link(self._preferences_path(subscriber_id), "Changed your mind?")
-            if known
-            else None,
+            link=Link(self._preferences_path(target), "Changed your mind?") if known else None,
         )
 
     # Preferences ----------------------------------------------------------------------------
 
     async def preferences_page(self, request: Request) -> Response:
-        subscriber_id = self._subscriber(self.preferences_signer, request.path_params["token"])
-        if subscriber_id is None:
+        target = self._subscriber(self.preferences_signer, request.path_params["token"])
+        if target is None:
             return self._invalid_link()
-        person = await run_in_threadpool(actions.preferences, self.db, subscriber_id)
+        person = await run_in_threadpool(actions.preferences, self.db, target)
         return self._preferences(request, person)
 
     async def save_preferences(self, request: Request) -> Response:
-        if not guard.same_origin(request, ()):
+        if not guard.same_origin(request, self.own_origins):
             raise HTTPException(403)
-        subscriber_id = self._subscriber(self.preferences_signer, request.path_params["token"])
-        if subscriber_id is None:
+        target = self._subscriber(self.preferences_signer, request.path_params["token"])
+        if target is None:
             return self._invalid_link()
         form = await guard.read_form(request)
         now = self.clock()
         if guard.first(form, "action") == "resubscribe":
-            person = await run_in_threadpool(actions.resubscribe, self.db, subscriber_id, now)
-            notice = "Welcome back: you are subscribed again."
-        else:
-            chosen = [s for s in form.get("section", []) if s in actions.SECTIONS]
-            paused = bool(guard.first(form, "paused"))
-            person = await run_in_threadpool(
-                actions.save_preferences, self.db, subscriber_id, chosen, paused, now
-            )
-            notice = (
-                "Saved."
-                if chosen or paused
-                else "Saved. With no section chosen, you get no issues until you choose one."
-            )
+            return await self._come_back(request, target, now)
+        chosen = [s for s in form.get("section", []) if s in actions.SECTIONS]
+        paused = bool(guard.first(form, "paused"))
+        person = await run_in_threadpool(
+            actions.save_preferences, self.db, target, chosen, paused, now
+        )
+        notice = (
+            "Saved."
+            if chosen or paused
+            else "Saved. With no section chosen, you get no issues until you choose one."
+        )
         return self._preferences(request, person, notice)
+
+    async def _come_back(self, request: Request, target: LinkTarget, now: datetime) -> Response:
+        """ "Subscribe me again": a link in a forwarded issue is not the person's consent, so
+        nothing changes here; a confirmation goes to the address, as for a signup, and its
+        link makes them active again."""
+        client = request.client.host if request.client else "unknown"
+        result = await run_in_threadpool(
+            actions.come_back,
+            self.db,
+            self.settings.signing_keys,
+            target,
+            now,
+            source=f"preferences page from {client}",
+        )
+        if result is None:
+            return self._gone()
+        person = await run_in_threadpool(actions.preferences, self.db, target)
+        if result.kind is not actions.SignupKind.RETURNING:
+            return self._preferences(request, person)
+        response = self._preferences(
+            request,
+            person,
+            f"We have sent a mail to {result.email}. Click the link in it to subscribe again "
+            f"(it works for {self.settings.web.confirm_max_age_hours} hours).",
+        )
+        response.background = self._mail_for(result, now)
+        return response
 
     def _preferences(
         self, request: Request, person: actions.Preferences | None, notice: str = ""
@@ -289,7 +333,7 @@ class SubscriptionPages:
             notice=notice,
             sections=SECTION_LABELS,
             action=request.url.path,
-            unsubscribe=f"/unsubscribe/{self.unsubscribe_signer.sign(person.subscriber_id)}",
+            unsubscribe=f"/unsubscribe/{self._sign(self.unsubscribe_signer, person.target)}",
         )
 
     # Shared -------------------------------------------------------------------------------
@@ -324,5 +368,9 @@ class SubscriptionPages:
     def _url(self, kind: str, token: str) -> str:
         return f"{self.base}/{kind}/{token}"
 
-    def _preferences_path(self, subscriber_id: int) -> str:
-        return f"/preferences/{self.preferences_signer.sign(subscriber_id)}"
+    def _preferences_path(self, target: LinkTarget) -> str:
+        return f"/preferences/{self._sign(self.preferences_signer, target)}"
+
+    @staticmethod
+    def _sign(signer: TokenSigner, target: LinkTarget) -> str:
+        return signer.sign(target.subscriber_id, target.link_key)

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from digest.cli import cli
 from digest.send.verp import envelope_sender
 from tests.support.clock import fixed
+from tests.support.keys import TEST_SECRET_KEY
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
 
@@ -67,9 +68,9 @@ def test_a_missing_file_is_an_error_line_and_the_rest_is_classified(workdir: Pat
 
 def test_verp_tokens_are_checked_with_the_configured_key(workdir: Path) -> None:
     (workdir / "digest.toml").write_text(
-        '[security]\nsecret_key = "cli-bounce-key"\n', encoding="utf-8"
+        f'[security]\nsecret_key = "{TEST_SECRET_KEY}"\n', encoding="utf-8"
     )
-    sender = envelope_sender("bounces@example.org", 99, ["cli-bounce-key"])
+    sender = envelope_sender("bounces@example.org", 99, [TEST_SECRET_KEY])
     message = workdir / "bounce.eml"
     shutil.copy(pick("hard"), message)
     message.write_bytes(f"Delivered-To: {sender}\n".encode() + message.read_bytes())

@@ -13,7 +13,14 @@ from digest.bounces.process import Classifier, Processed, process_event, process
 from digest.db import bounces as repo
 from digest.db import subscribers as people
 from digest.db.engine import Database
-from digest.db.schema import BounceEvent, BounceMessage, Delivery, Issue, StatusChange
+from digest.db.schema import (
+    BounceEvent,
+    BounceMessage,
+    Delivery,
+    Issue,
+    StatusChange,
+    Subscriber,
+)
 from digest.model import BounceKind, BounceReason, BounceReport, ProviderEvent, SubscriberStatus
 from digest.send.verp import envelope_sender
 from digest.settings import Settings
@@ -39,6 +46,12 @@ class World:
             for email in EMAILS
         }  # fmt: skip
         self.issues = 0
+
+    def unsubscribe_token(self, email: str) -> str:
+        """The token of the unsubscribe links mailed to `email` (bound to their link key)."""
+        person = people.get(self.db, self.ids[email])
+        assert person is not None
+        return TokenSigner(self.settings.signing_keys, UNSUBSCRIBE).sign(person.id, person.link_key)
 
     def mail(self, emails: list[str] | None = None) -> dict[str, int]:
         """A new issue sent now to `emails` (default: all); their delivery ids."""
@@ -272,7 +285,7 @@ def test_a_classifier_that_fails_sets_the_message_aside(world: World) -> None:
 
 def test_a_mailto_unsubscribe_request_unsubscribes(world: World) -> None:
     who = "user1@example.com"
-    token = TokenSigner(world.settings.signing_keys, UNSUBSCRIBE).sign(world.ids[who])
+    token = world.unsubscribe_token(who)
     done = world.process(unsubscribe_request(to="leave@example.org", sender=who, token=token))
     assert (done.outcome, done.kind, done.status_after) == (
         "applied",
@@ -287,6 +300,25 @@ def test_a_mailto_unsubscribe_request_unsubscribes(world: World) -> None:
         unsubscribe_request(to="leave@example.org", sender=who, token=token[:-2] + "xx")
     )
     assert forged.outcome == "set_aside" and "does not verify" in forged.line
+
+
+def test_a_mailto_request_of_a_forgotten_person_changes_nobody_else(world: World) -> None:
+    """The token binds the record's link key: even a record given the forgotten person's id
+    (as SQLite did before ids were never reused) is not reached by their old request."""
+    who = "user3@example.com"
+    token = world.unsubscribe_token(who)
+    people.forget(world.db, who, world.clock())
+    with world.db.session() as session:
+        session.add(
+            Subscriber(
+                id=world.ids[who], email="next@example.com", status=S.ACTIVE,
+                created_at=world.clock(), updated_at=world.clock(),
+            )
+        )  # fmt: skip
+    done = world.process(unsubscribe_request(to="leave@example.org", sender=who, token=token))
+    assert done.outcome == "set_aside" and "not on record" in done.line
+    after = people.get(world.db, world.ids[who])
+    assert after is not None and after.email == "next@example.com" and after.status is S.ACTIVE
 
 
 def test_a_webhook_event_is_applied_once(world: World) -> None:
@@ -314,7 +346,7 @@ def test_forget_erases_the_raw_messages_and_the_status_history(world: World) -> 
     world.process(dsn(to=world.verp(ids[who]), recipient=who, serial="1"))
     world.process(dsn(to=BASE, recipient="user2@example.com", serial="2"))
     assert world.changes(who)
-    people.forget(world.db, world.settings.signing_keys, who, world.clock())
+    people.forget(world.db, who, world.clock())
     kept = world.kept()
     assert len(kept) == 1 and b"user1@example.com" not in kept[0].raw
     with world.db.session() as session:

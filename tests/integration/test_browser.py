@@ -27,6 +27,7 @@ from digest.web import listen, url_of
 from digest.web.preview import preview_app
 from tests.support.browser import CHROMIUM, Chromium
 from tests.support.clock import Clock
+from tests.support.http import ALLOW_LOOPBACK
 
 pytestmark = [
     pytest.mark.browser,
@@ -55,6 +56,7 @@ def served(
         newsletter_templates_dir=str(templates),
         newsletter_name="Cluster Weekly",
         newsletter_postal_address="Example Network, 1 Sample Street, 1000 Example City",
+        **ALLOW_LOOPBACK,
     )
     db = Database(settings.database_url)
     with FeedServer(clock()) as feeds:

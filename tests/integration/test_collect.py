@@ -21,7 +21,7 @@ from digest.model import ItemState, SourceHealth, SourceKind, SourceReport
 from digest.settings import Settings
 from tests.support.clock import Clock
 from tests.support.feeds import RssItem, closed_port_url, fixture_feed, rss
-from tests.support.http import FeedHttpServer, Route
+from tests.support.http import ALLOW_LOOPBACK, FeedHttpServer, Route
 
 
 def serve(
@@ -64,7 +64,7 @@ def utc(
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()
+    return make_settings(**ALLOW_LOOPBACK)
 
 
 def test_rss_and_atom_news_are_stored_with_their_fields(
@@ -297,7 +297,9 @@ def test_each_failing_source_gets_a_one_line_error_and_the_others_are_collected(
     clock: Clock,
     http_server: FeedHttpServer,
 ) -> None:
-    settings = make_settings(collect_timeout_seconds=0.3, collect_max_bytes=20_000)
+    settings = make_settings(
+        collect_timeout_seconds=0.3, collect_max_bytes=20_000, **ALLOW_LOOPBACK
+    )
     news = serve(db, http_server, clock, "/news.xml", route=Route(fixture_feed("news.rss")))
     html = b"<!DOCTYPE html>\n<html><head><title>Home</title></head>\n<body><p>Hi</p></body></html>"
     failing = {

@@ -20,7 +20,8 @@ from digest.db.schema import Item, Source
 from digest.model import ItemState, SourceKind, SourceReport
 from digest.settings import Settings
 from tests.support.clock import NOW, Clock, fixed
-from tests.support.http import FeedHttpServer, Route
+from tests.support.http import ALLOW_LOOPBACK, ALLOW_LOOPBACK_TOML, FeedHttpServer, Route
+from tests.support.keys import TEST_SECRET_KEY
 
 CALENDAR = "text/calendar; charset=utf-8"
 JSON_FEED = "application/feed+json"
@@ -112,7 +113,7 @@ def by_url(reports: list[SourceReport]) -> dict[str, SourceReport]:
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()
+    return make_settings(**ALLOW_LOOPBACK)
 
 
 def test_calendar_and_json_feed_sources_are_collected(
@@ -251,8 +252,8 @@ def write_config(tmp_path: Path, db_url: str) -> Path:
     path = tmp_path / "digest.toml"
     path.write_text(
         f'[database]\nurl = "{db_url}"\n'
-        '[security]\nsecret_key = "cli-test-secret-key"\n'
-        "[collect]\ntimeout_seconds = 2.0\n",
+        f'[security]\nsecret_key = "{TEST_SECRET_KEY}"\n'
+        "[collect]\ntimeout_seconds = 2.0\n" + ALLOW_LOOPBACK_TOML,
         encoding="utf-8",
     )
     return path

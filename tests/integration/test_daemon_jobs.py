@@ -313,8 +313,8 @@ def test_housekeeping_expires_removes_and_prunes(
     result = run_job(_context(db, settings, clock), JobName.HOUSEKEEPING)
     assert result.outcome is JobOutcome.OK
     assert result.line == (
-        "1 item(s) expired, 0 unconfirmed signup(s) removed, 0 raw bounce(s) and 1 job run(s) "
-        "pruned"
+        "1 item(s) expired, 0 unconfirmed signup(s) removed, 0 raw bounce(s), 1 job run(s) and "
+        "0 sent mail(s) pruned"
     )
     assert [r.line for r in recent_runs(db, job="collect")] == ["kept"]
 

@@ -6,6 +6,7 @@ import email
 import email.policy
 import html
 import json
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -120,7 +121,7 @@ def test_every_subscriber_got_one_valid_personal_message(demo: Demo) -> None:
         assert unsubscribe in item.html and unsubscribe in item.text
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         # The link unsubscribes this message's recipient, nobody else.
-        assert signer.verify(unsubscribe.rsplit("/", 1)[1]) == ids[rcpt]
+        assert signer.verify(unsubscribe.rsplit("/", 1)[1]).subscriber_id == ids[rcpt]
         links.add(unsubscribe)
     assert len(recipients) == SUBSCRIBERS
     assert len(links) == SUBSCRIBERS
@@ -206,3 +207,18 @@ def test_the_demo_command_prints_json(tmp_path: Path) -> None:
     assert Path(summary["preview_html"]).is_file()
     assert len(list((Path(summary["maildir"]) / "new").iterdir())) == 30
     assert isinstance(summary["seconds"], float) and summary["seconds"] > 0
+
+
+def test_the_workspace_files_are_the_owners_only(demo: Demo) -> None:
+    """Issue 12, item 9: the settings (the secret key), the database, the captured mail and
+    the preview (live links) are 0600, their folders 0700."""
+    workspace = demo.second.workspace
+    files = [
+        demo.second.settings_file,
+        *workspace.rglob("*.sqlite3*"),
+        *sorted((demo.second.maildir / "new").iterdir())[:3],
+        demo.second.preview_html,
+    ]
+    assert len(files) >= 5
+    assert {str(f): stat.S_IMODE(f.stat().st_mode) for f in files} == {str(f): 0o600 for f in files}
+    assert stat.S_IMODE(workspace.stat().st_mode) == 0o700

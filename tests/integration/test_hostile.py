@@ -25,7 +25,7 @@ from digest.settings import Settings
 from tests.conftest import FIXTURES
 from tests.support.clock import Clock
 from tests.support.feeds import RssItem, rss, silent_server
-from tests.support.http import FeedHttpServer, Route
+from tests.support.http import ALLOW_LOOPBACK, FeedHttpServer, Route
 
 CORPUS = FIXTURES / "corpus"
 CAP = 1_000_000  # collect.max_bytes in these tests
@@ -97,6 +97,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
         collect_max_bytes=CAP,
         collect_per_host=24,
         collect_concurrency=24,
+        **ALLOW_LOOPBACK,
     )
 
 

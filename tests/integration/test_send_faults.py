@@ -20,6 +20,7 @@ from digest.db.schema import Delivery, Issue, Item
 from tests.conftest import PG_ADMIN
 from tests.support.cli import run_main
 from tests.support.clock import Clock
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.seed import seed
 from tests.support.smtp import SmtpTestServer, free_port
 
@@ -47,7 +48,7 @@ def config_file(tmp_path: Path, db_url: str, port: int, **smtp: object) -> Path:
     path = tmp_path / "digest.toml"
     path.write_text(
         f'[database]\nurl = "{db_url}"\noutage_seconds = 2\n'
-        '[security]\nsecret_key = "faults-test-secret-key"\n'
+        f'[security]\nsecret_key = "{TEST_SECRET_KEY}"\n'
         f"[smtp]\n{lines}",
         encoding="utf-8",
     )

@@ -20,6 +20,7 @@ from digest.db.engine import Database
 from digest.db.schema import Delivery
 from digest.settings import load_settings
 from tests.support.clock import Clock
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.seed import seed
 from tests.support.smtp import SmtpTestServer
 
@@ -31,7 +32,7 @@ CONNECTIONS = 2
 def workspace(tmp_path: Path, db_url: str, port: int) -> Path:
     config = tmp_path / "digest.toml"
     config.write_text(
-        f'[database]\nurl = "{db_url}"\n[security]\nsecret_key = "process-test-key"\n'
+        f'[database]\nurl = "{db_url}"\n[security]\nsecret_key = "{TEST_SECRET_KEY}"\n'
         f"[smtp]\nport = {port}\nconnections = {CONNECTIONS}\nretry_delay_seconds = 0.05\n",
         encoding="utf-8",
     )

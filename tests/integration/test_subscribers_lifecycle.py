@@ -81,7 +81,7 @@ def test_forget_erases_and_keeps_a_keyed_hash_across_key_rotation(
     db: Database, clock: Clock, tmp_path: Path
 ) -> None:
     add_subscriber(db, KEYS, "erase@example.com", clock(), name="Erase Me")
-    forget(db, KEYS, "erase@example.com", clock())
+    forget(db, "erase@example.com", clock())
     assert status(db, "erase@example.com") is None
     with db.session() as session:
         stored = session.scalars(select(Suppression.address_hash)).all()

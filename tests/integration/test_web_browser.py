@@ -61,7 +61,7 @@ def served(
     )
     db = Database(settings.database_url)
     app = public_app(db, settings, fixed, smtp_relay(settings))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

@@ -6,30 +6,36 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import re
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from itsdangerous.encoding import base64_encode
+from itsdangerous import URLSafeSerializer
 
 from digest.db.engine import Database
+from digest.db.subscribers import get
 from digest.model import Recipient
 from digest.send.message import build_template
 from digest.send.personalize import Personalizer
 from digest.settings import Settings
 from subscribers.lifecycle import forget
 from subscribers.tokens import CONFIRM, PREFERENCES, UNSUBSCRIBE, TimedTokenSigner, TokenSigner
+from tests.support.keys import NEXT_SECRET_KEY
 from tests.support.web import (
     BASE,
     GMAIL_BODY,
     GMAIL_HEADERS,
     Site,
+    link_in,
     make_site,
     person,
     sent_issues,
     snapshot,
 )
+
+SHA256 = {"digest_method": hashlib.sha256}
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
@@ -41,20 +47,34 @@ def forgeries(site: Site, victim: int, other: int) -> dict[str, list[str]]:
     """Tokens an attacker could make, per kind of link."""
     keys = site.settings.signing_keys
     stranger = ["somebody-elses-key-0123456789"]
-    unsubscribe_token = TokenSigner(keys, UNSUBSCRIBE).sign(other)
+    victim_key = site.token(UNSUBSCRIBE, victim).split(".")[0]
+    unsubscribe_token = site.token(UNSUBSCRIBE, other)
     signature = unsubscribe_token.split(".")[1]
-    altered = f"{base64_encode(str(victim).encode()).decode()}.{signature}"
+    altered = f"{victim_key}.{signature}"
+    # A token of the format before link keys: the id alone, signed with our key.
+    id_only = str(
+        URLSafeSerializer(keys, salt="digest.unsubscribe", signer_kwargs=SHA256).dumps(victim)
+    )
     common = ["garbage", "NDI", "a.b.c", "x" * 5000, altered]
-    confirm = TimedTokenSigner(stranger, CONFIRM, site.clock, timedelta(hours=1)).sign(victim, "")
+    key = person_key(site, victim)
+    confirm = TimedTokenSigner(stranger, CONFIRM, site.clock, timedelta(hours=1)).sign(
+        victim, key, ""
+    )
     return {
-        "unsubscribe": [*common, TokenSigner(stranger, UNSUBSCRIBE).sign(victim)],
+        "unsubscribe": [*common, TokenSigner(stranger, UNSUBSCRIBE).sign(victim, key), id_only],
         "preferences": [
             *common,
-            TokenSigner(keys, UNSUBSCRIBE).sign(victim),  # another purpose
-            TokenSigner(stranger, PREFERENCES).sign(victim),
+            site.token(UNSUBSCRIBE, victim),  # another purpose
+            TokenSigner(stranger, PREFERENCES).sign(victim, key),
         ],
-        "confirm": [*common, confirm, TokenSigner(keys, PREFERENCES).sign(victim)],
+        "confirm": [*common, confirm, site.token(PREFERENCES, victim)],
     }
+
+
+def person_key(site: Site, subscriber_id: int) -> str:
+    found = get(site.db, subscriber_id)
+    assert found is not None
+    return found.link_key
 
 
 def test_forged_or_altered_tokens_get_a_clear_page_and_change_nothing(site: Site) -> None:
@@ -81,7 +101,7 @@ def test_links_signed_with_a_rotated_key_keep_working(
     rotated = make_settings(
         db_url,
         newsletter_base_url=BASE,
-        security_secret_key="the-new-key-0123456789",
+        security_secret_key=NEXT_SECRET_KEY,
         security_old_secret_keys=[site.settings.security.secret_key],
     )
     new_site = make_site(db, rotated, site.clock, site.smtp)
@@ -104,7 +124,12 @@ def list_unsubscribe_url(site: Site, subscriber_id: int, address: str) -> str:
         date=site.clock(),
     )
     recipient = Recipient(
-        delivery_id=1, subscriber_id=subscriber_id, email=address, name="", message_id="<m@x>"
+        delivery_id=1,
+        subscriber_id=subscriber_id,
+        link_key=person_key(site, subscriber_id),
+        email=address,
+        name="",
+        message_id="<m@x>",
     )
     raw = Personalizer(template, site.settings).message(recipient)
     message = email.message_from_bytes(raw, policy=email.policy.default)
@@ -164,7 +189,7 @@ def test_an_unsubscribe_takes_effect_before_the_next_issue(site: Site) -> None:
     assert stays != leaves
     site.client.post(site.unsubscribe_path(leaves), content=GMAIL_BODY, headers=GMAIL_HEADERS)
     sent_issues(site.db, site.settings, site.clock, 1)
-    issue_mail = [r.rcpt for r in site.smtp.received if "Please confirm" not in r.raw.decode()]
+    issue_mail = [r.rcpt for r in site.received if "Please confirm" not in r.raw.decode()]
     assert issue_mail == ["stays@example.org"]
 
 
@@ -218,7 +243,13 @@ def test_preferences_refuse_posts_from_other_sites(site: Site, headers: dict[str
     assert snapshot(site.db) == before
 
 
-def test_resubscribe_from_the_preferences_page(site: Site) -> None:
+@pytest.mark.parametrize("origin", [{"Origin": BASE}, {}])
+def test_subscribing_again_from_the_preferences_page_takes_a_fresh_confirmation(
+    site: Site, origin: dict[str, str]
+) -> None:
+    """Anyone an issue was forwarded to can press "Subscribe me again" (a client that is no
+    browser sends no Origin): that is not the person's consent. Nothing changes; a
+    confirmation goes to the address, and only its link brings them back."""
     subscriber_id = site.add("back@example.org")
     site.client.post(
         site.unsubscribe_path(subscriber_id), content=GMAIL_BODY, headers=GMAIL_HEADERS
@@ -227,16 +258,22 @@ def test_resubscribe_from_the_preferences_page(site: Site) -> None:
     page = site.client.get(path)
     assert "Subscribe me again" in page.text and 'name="section"' not in page.text
     site.clock.advance(days=1)
-    answer = site.client.post(path, data={"action": "resubscribe"}, headers={"Origin": BASE})
-    assert answer.status_code == 200 and "subscribed again" in answer.text
+    before = snapshot(site.db)
+    answer = site.client.post(path, data={"action": "resubscribe"}, headers=origin)
+    assert answer.status_code == 200 and "sent a mail to back@example.org" in answer.text
+    assert snapshot(site.db) == before, "the click alone changes nothing"
+    mails = site.mail_to("back@example.org")
+    assert len(mails) == 1
+    site.clock.advance(hours=1)
+    assert site.client.post(link_in(mails[0], "confirm")).status_code == 200
     found = person(site.db, "back@example.org")
     assert found is not None and found.status == "active" and found.unsubscribed_at is None
-    assert found.consent_at == site.clock() and "preferences page" in found.consent_source
+    assert found.consent_at == site.clock() and found.consent_source.startswith("web signup again")
 
 
 def test_links_of_a_forgotten_subscriber_say_so_and_change_nothing(site: Site) -> None:
     subscriber_id = site.add("erased@example.org")
-    forget(site.db, site.settings.signing_keys, "erased@example.org", site.clock())
+    forget(site.db, "erased@example.org", site.clock())
     assert site.client.get(site.preferences_path(subscriber_id)).status_code == 410
     saved = site.client.post(site.preferences_path(subscriber_id), data={"action": "resubscribe"})
     assert saved.status_code == 410

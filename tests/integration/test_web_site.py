@@ -27,6 +27,7 @@ from digest.web.archive import ISSUE_CSP
 from subscribers import web_actions
 from tests.support.cli import DIGEST, run_main, write_config
 from tests.support.clock import Clock
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.smtp import SmtpTestServer
 from tests.support.web import (
     BASE,
@@ -104,7 +105,7 @@ def test_the_web_version_is_the_issue_without_anyone_s_links(site: Site) -> None
     assert f'href="{BASE}/preferences"' in page.text
     assert page.headers["content-security-policy"] == ISSUE_CSP
     # The issue the reader got links here ("view in browser") and has personal links.
-    [received] = site.smtp.received
+    [received] = site.received
     mail = received.raw.decode("ascii", "replace").replace("=\r\n", "")
     assert f"{BASE}/archive/1" in mail and TOKEN_IN_PATH.search(mail)
     # The neutral links lead to a page that explains where the personal ones are.
@@ -131,6 +132,14 @@ def test_the_atom_feed_lists_sent_issues_with_absolute_links(build: Callable[...
     assert all(e.id.startswith("https://news.example.org/archive/") for e in feed.entries)
     assert feed.entries[0].title.startswith("Cluster Weekly #2")
     assert feed.feed.updated_parsed is not None and feed.entries[0].updated_parsed is not None
+
+
+@pytest.mark.parametrize(
+    "number", ["9223372036854775808", "9223372036854775807", "2147483648", "1" + "0" * 40]
+)
+def test_an_issue_number_out_of_range_is_a_404(site: Site, number: str) -> None:
+    answer = site.client.get(f"/archive/{number}")
+    assert answer.status_code == 404 and "Page not found" in answer.text
 
 
 def test_an_empty_archive(site: Site) -> None:
@@ -250,7 +259,24 @@ def test_oversized_posts_get_413_and_change_nothing(build: Callable[..., Site]) 
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert prefs.status_code == 413
-    assert snapshot(site.db) == before and site.smtp.received == []
+    assert snapshot(site.db) == before and site.received == []
+
+
+def test_a_forged_host_header_does_not_make_another_site_our_own(site: Site) -> None:
+    # DNS rebinding, or a script: the attacker's host in Host and in Origin alike.
+    forged = {"Host": "evil.example", "Origin": "http://evil.example"}
+    answer = site.client.post("/subscribe", data={"email": "x@example.org"}, headers=forged)
+    assert answer.status_code == 403 and person(site.db, "x@example.org") is None
+    subscriber_id = site.add("kept@example.org")
+    before = snapshot(site.db)
+    path = site.preferences_path(subscriber_id)
+    saved = site.client.post(path, data={"section": "news"}, headers=forged)
+    assert saved.status_code == 403 and snapshot(site.db) == before
+    # Our own origin (newsletter.base_url) and a loopback one (a local run) still work.
+    ours = site.client.post("/subscribe", data={"email": "y@example.org"}, headers={"Origin": BASE})
+    local = {"Host": "127.0.0.1:8000", "Origin": "http://127.0.0.1:8000"}
+    loop = site.client.post("/subscribe", data={"email": "z@example.org"}, headers=local)
+    assert ours.status_code == loop.status_code == 200
 
 
 def test_too_many_form_fields_are_refused(site: Site) -> None:
@@ -268,7 +294,7 @@ def test_signups_are_rate_limited_per_client_address(build: Callable[..., Site])
     refused = site.signup("n3@example.org")
     assert refused.status_code == 429 and "Too many" in refused.text
     assert 0 < int(refused.headers["retry-after"]) <= 3600
-    assert person(site.db, "n3@example.org") is None and len(site.smtp.received) == 3
+    assert person(site.db, "n3@example.org") is None and len(site.received) == 3
     # Another client address is counted on its own.
     other = make_site(site.db, site.settings, site.clock, site.smtp, client=("198.51.100.7", 1))
     assert other.signup("n4@example.org").status_code == 200
@@ -298,7 +324,7 @@ def test_a_real_digest_serve_process_answers_over_http(
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = make_settings(db_url, security_secret_key="cli-test-secret-key")
+    settings = make_settings(db_url, security_secret_key=TEST_SECRET_KEY)
     config = write_config(
         tmp_path, db_url, smtp_server.port, extra=f'[newsletter]\nbase_url = "{base}"\n'
     )
@@ -332,6 +358,14 @@ def test_a_real_digest_serve_process_answers_over_http(
         assert answer.status_code == 200 and "You are unsubscribed" in answer.text
         found = person(db, "real@example.org")
         assert found is not None and found.status == "unsubscribed"
+        # The signup's confirmation mail goes out from the sender inside the process.
+        data = {"email": "newcomer@example.org"}
+        signed = httpx.post(f"{base}/subscribe", data=data, headers={"Origin": base}, timeout=5)
+        assert signed.status_code == 200
+        while not smtp_server.received:
+            assert time.monotonic() < deadline + 20, "no confirmation mail from digest serve"
+            time.sleep(0.05)
+        assert smtp_server.received[0].rcpt == "newcomer@example.org"
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=15)

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from digest.cli import cli, main
 from tests.support.clock import fixed
+from tests.support.keys import TEST_SECRET_KEY
 
 DIGEST = Path(sys.executable).parent / "digest"
 
@@ -22,9 +23,9 @@ def write_config(tmp_path: Path, db_url: str, smtp_port: int = 8025, extra: str 
     path = tmp_path / "digest.toml"
     path.write_text(
         f'[database]\nurl = "{db_url}"\n'
-        '[security]\nsecret_key = "cli-test-secret-key"\n'
+        f'[security]\nsecret_key = "{TEST_SECRET_KEY}"\n'
         f"[smtp]\nport = {smtp_port}\nretry_delay_seconds = 0.01\nwait_seconds = 0.5\n"
-        "[collect]\ntimeout_seconds = 0.5\n" + extra,
+        '[collect]\ntimeout_seconds = 0.5\nallow_hosts = ["127.0.0.1"]\n' + extra,
         encoding="utf-8",
     )
     return path

@@ -1,12 +1,14 @@
 """The scheduler daemon as a real process for the end-to-end tests: a settings file written
 whole, the daemon started as the operator starts it (`digest scheduler` or `python
-scheduler.py`) under libfaketime at a chosen moment, waits with a deadline that fail with the
-daemon's log, and what the relay accepted counted per recipient and per issue."""
+scheduler.py`) on the real clock, waits with a deadline that fail with the daemon's log, and
+what the relay accepted counted per recipient and per issue."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import os
 import signal
 import subprocess
 import sys
@@ -15,23 +17,27 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from digest.db.engine import Database
 from digest.db.schema import Delivery, Issue
 from tests.support.cli import DIGEST
-from tests.support.clock import NOW, fixed_time_env
-from tests.support.smtp import Received
+from tests.support.smtp import Received, RecordingHandler, SmtpTestServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
-Value = str | int | float | bool
+Value = str | int | float | bool | list[str]
 
 
 def _toml(value: Value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -69,7 +75,9 @@ class Daemon:
         parts = []
         for path in (self.log, self.stderr):
             if path.exists():
-                parts.append(f"--- {path.name}\n{path.read_text(encoding='utf-8', errors='replace')}")
+                parts.append(
+                    f"--- {path.name}\n{path.read_text(encoding='utf-8', errors='replace')}"
+                )
         return "\n".join(parts)
 
     def log_text(self) -> str:
@@ -88,16 +96,55 @@ class Daemon:
         self.process.wait(timeout=30)
 
 
+def real_clock_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This environment without libfaketime (present when the whole suite is run with the
+    clock moved), for a daemon on the machine's real clock.
+
+    The daemon cannot run under libfaketime (0.9.10, Python 3.11): with CLOCK_MONOTONIC
+    faked as well (the default), a timed wait (APScheduler's wake-up for the next run,
+    threading.Event.wait, queue.get(timeout=)) hands the kernel a deadline decades ahead and
+    never wakes, so no job runs after the ones due at start-up; with it left real
+    (FAKETIME_DONT_FAKE_MONOTONIC=1), every time.sleep fails with EINVAL. So these tests
+    date their feeds and subscribers from `daemon_now()` instead of the fixed NOW."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("FAKETIME") and not (key == "LD_PRELOAD" and "faketime" in value)
+    }
+    # The daemon runs the code of this checkout, whatever the virtualenv installed.
+    path = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return {**env, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", **(extra or {})}
+
+
+@cache
+def _real_offset() -> float:
+    """Seconds to add to this process's clock to read the real one (0 unless the suite runs
+    under libfaketime)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.time())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+        env=real_clock_env(),
+    )
+    return float(done.stdout) - time.time()
+
+
+def daemon_now() -> datetime:
+    """The time as the daemon reads it: the machine's real clock."""
+    return datetime.now(UTC) + timedelta(seconds=_real_offset())
+
+
 def start_daemon(
     config: Path,
     log: Path,
     *,
-    start: datetime = NOW,
     script: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Daemon:
     """`digest --config CONFIG scheduler` (or, with `script`, `python scheduler.py --config
-    CONFIG` from the repository) with its clock starting at `start`."""
+    CONFIG` from the repository) on the real clock."""
     argv = (
         [sys.executable, str(ROOT / "scheduler.py"), "--config", str(config)]
         if script
@@ -111,7 +158,7 @@ def start_daemon(
             stdout=err,
             stderr=err,
             cwd=str(ROOT),
-            env={**fixed_time_env(start), "PYTHONUNBUFFERED": "1", **(env or {})},
+            env=real_clock_env(env),
         )
     return Daemon(process=process, log=log, stderr=stderr)
 
@@ -149,11 +196,37 @@ def wait_for(
             )
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"waited {timeout:.0f}s in vain for {doing}\n"
-                + (daemon.output() if daemon else "")
+                f"waited {timeout:.0f}s in vain for {doing}\n" + (daemon.output() if daemon else "")
             )
         time.sleep(poll)
     return time.monotonic() - began
+
+
+# -- a relay slow to answer ------------------------------------------------------------------
+
+
+class KeepsThenWaits(RecordingHandler):
+    """A relay that keeps each message as soon as its data is in, then takes `faults.delay`
+    to answer 250: a sender that dies meanwhile cannot know the message was kept, the case
+    that makes a duplicate after a restart."""
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.received.append(
+                    Received(str(envelope.mail_from), rcpt, envelope.original_content or b"")
+                )
+        if self.faults.delay:
+            await asyncio.sleep(self.faults.delay)
+        return "250 2.0.0 OK queued"
+
+
+class SlowRelay(SmtpTestServer):
+    """The test SMTP server with a `KeepsThenWaits` handler."""
+
+    def __init__(self) -> None:
+        self.handler = KeepsThenWaits()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port())
 
 
 # -- the database, as the test reads it while the daemon writes ------------------------------

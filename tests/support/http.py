@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# The server listens on loopback, which the collector refuses unless allowed: settings for
+# tests that collect from it (make_settings keywords; the TOML line).
+ALLOW_LOOPBACK: dict[str, Any] = {"collect_allow_hosts": ["127.0.0.1"]}
+ALLOW_LOOPBACK_TOML = 'allow_hosts = ["127.0.0.1"]\n'
+
 
 @dataclass
 class Route:

@@ -8,10 +8,12 @@ import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 with warnings.catch_warnings():
     # Starlette would rather have the `httpx2` package; httpx works the same here.
@@ -24,13 +26,14 @@ from digest.db.items import store_entries
 from digest.db.schema import Subscriber
 from digest.model import Entry, ItemKind
 from digest.send import send_issue
+from digest.send.outbox import OutboxReport, send_outbox
 from digest.send.wiring import smtp_relay
 from digest.settings import Settings
 from digest.web.public import public_app
 from subscribers.lifecycle import add_subscriber
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, TokenSigner
 from tests.support.clock import Clock
-from tests.support.smtp import SmtpTestServer
+from tests.support.smtp import Received, SmtpTestServer
 
 BASE = "http://testserver"
 # Exactly what Gmail sends to the List-Unsubscribe URL (RFC 8058 one-click).
@@ -52,7 +55,12 @@ class Site:
         return self.client.post("/subscribe", data=data, headers={"Origin": BASE})
 
     def token(self, purpose: str, subscriber_id: int) -> str:
-        return TokenSigner(self.settings.signing_keys, purpose).sign(subscriber_id)
+        """The token of the links mailed to the subscriber, bound to their record's link
+        key (any string for an id nobody has)."""
+        with self.db.session() as session:
+            row = session.get(Subscriber, subscriber_id)
+            link_key = row.link_key if row is not None else "no-such-record"
+        return TokenSigner(self.settings.signing_keys, purpose).sign(subscriber_id, link_key)
 
     def unsubscribe_path(self, subscriber_id: int) -> str:
         return f"/unsubscribe/{self.token(UNSUBSCRIBE, subscriber_id)}"
@@ -64,14 +72,37 @@ class Site:
         person = add_subscriber(self.db, self.settings.signing_keys, email, self.clock(), name=name)
         return person.id
 
+    def deliver(self) -> OutboxReport:
+        """Send what the pages queued in the outbox, as the sender inside `digest serve`
+        would (the test client runs no lifespan, so no sender thread)."""
+        return send_outbox(self.db, smtp_relay(self.settings), self.clock)
+
+    @property
+    def received(self) -> list[Received]:
+        """Every mail the SMTP server got, once the outbox is delivered."""
+        self.deliver()
+        return self.smtp.received
+
     def mail_to(self, email: str) -> list[EmailMessage]:
-        return [r.message for r in self.smtp.received if r.rcpt == email]
+        return [r.message for r in self.received if r.rcpt == email]
 
 
 def make_site(
-    db: Database, settings: Settings, clock: Clock, smtp: SmtpTestServer, **client: Any
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    smtp: SmtpTestServer,
+    *,
+    behind_proxy: bool = False,
+    **client: Any,
 ) -> Site:
-    app = public_app(db, settings, clock, smtp_relay(settings))
+    """The site under test; `behind_proxy`: the client (give one with `client=`) is a
+    trusted reverse proxy, whose X-Forwarded-For header names the real client, as uvicorn
+    reads it in `digest serve`."""
+    app: ASGIApp = public_app(db, settings, clock, smtp_relay(settings))
+    if behind_proxy:
+        # uvicorn types ASGI apps its own way; the middleware is the one `digest serve` runs.
+        app = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts="*"))
     return Site(TestClient(app, **client), db, settings, clock, smtp)
 
 

@@ -117,6 +117,7 @@ def issue_template(settings: Settings) -> MessageTemplate:
         html_body=rendered.html,
         text_body=rendered.text,
         number=9,
+        placeholders=rendered.placeholders,
         date=NOW,
     )
 

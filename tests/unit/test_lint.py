@@ -359,6 +359,7 @@ def personalized(settings: Settings) -> tuple[str, str]:
         html_body=rendered.html,
         text_body=rendered.text,
         number=42,
+        placeholders=rendered.placeholders,
         date=DATE,
     )
     raw = Personalizer(template, settings).message(SAMPLE)

@@ -98,13 +98,15 @@ def template(settings: Settings) -> MessageTemplate:
         html_body=issue.html,
         text_body=issue.text,
         number=5,
+        placeholders=issue.placeholders,
         date=NOW,
     )
 
 
 def links_for(settings: Settings, recipient: Recipient) -> Links:
-    unsubscribe = TokenSigner(settings.signing_keys, UNSUBSCRIBE).sign(recipient.subscriber_id)
-    preferences = TokenSigner(settings.signing_keys, PREFERENCES).sign(recipient.subscriber_id)
+    who = (recipient.subscriber_id, recipient.link_key)
+    unsubscribe = TokenSigner(settings.signing_keys, UNSUBSCRIBE).sign(*who)
+    preferences = TokenSigner(settings.signing_keys, PREFERENCES).sign(*who)
     return Links(
         unsubscribe=f"{BASE}/unsubscribe/{unsubscribe}",
         preferences=f"{BASE}/preferences/{preferences}",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import RenderError
-from digest.model import PLACEHOLDERS, IssuePlan, ItemKind, QueuedItem, RenderedIssue
+from digest.model import IssuePlan, ItemKind, QueuedItem, RenderedIssue
 from digest.render import compile_mjml, make_environment, render_issue
 from digest.settings import Settings
 
@@ -184,10 +184,11 @@ def test_sections_without_items_are_omitted(settings: Settings) -> None:
 
 def test_html_has_lang_and_both_placeholders(rendered: RenderedIssue) -> None:
     assert re.search(r'<html[^>]*\blang="pt"', rendered.html)
-    assert f'href="{PLACEHOLDERS.unsubscribe}"' in rendered.html
-    assert f'href="{PLACEHOLDERS.preferences}"' in rendered.html
-    assert PLACEHOLDERS.unsubscribe in rendered.text
-    assert PLACEHOLDERS.preferences in rendered.text
+    marks = rendered.placeholders
+    assert f'href="{marks.unsubscribe}"' in rendered.html
+    assert f'href="{marks.preferences}"' in rendered.html
+    assert marks.unsubscribe in rendered.text
+    assert marks.preferences in rendered.text
 
 
 def test_text_part_is_written_for_text_not_derived_from_html(rendered: RenderedIssue) -> None:

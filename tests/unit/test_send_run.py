@@ -21,6 +21,7 @@ from digest.send.transport import Reply
 from digest.send.verp import EnvelopeSenders
 from digest.settings import load_settings
 from tests.support.clock import NOW, Clock
+from tests.support.keys import TEST_SECRET_KEY
 from tests.support.ledger import MemoryLedger, ScriptedTransport
 
 POLICY = RetryPolicy(retry_for=timedelta(hours=48), first_delay_seconds=60, max_delay_seconds=3600)
@@ -126,7 +127,7 @@ def make_run(
     notes: list[str] | None = None,
     patience: float = 60.0,
 ) -> tuple[SendRun, list[float]]:
-    settings = load_settings(None, env={"DIGEST_SECURITY_SECRET_KEY": "unit-test-key-0123"})
+    settings = load_settings(None, env={"DIGEST_SECURITY_SECRET_KEY": TEST_SECRET_KEY})
     template = build_template(
         settings=settings, subject="S", html_body="<p>hi</p>", text_body="hi", number=1, date=NOW
     )

@@ -16,8 +16,12 @@ from digest.settings import (
     load_settings,
     starter_file,
 )
+from tests.support.keys import TEST_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
+# Former keys, as long and varied as a key must be.
+KEY_A = "former-key-a-" + "abcdefghijklmnopqrstuvwxyz0123456789"
+KEY_B = "former-key-b-" + "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210"
 ALL_SETTINGS = list(documented_settings())
 SECTION_NAMES = list(dict.fromkeys(doc.section for doc in ALL_SETTINGS))
 
@@ -53,7 +57,8 @@ def test_values_come_from_the_toml_file(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         '[smtp]\nport = 2525\nhost = "mail.example.org"\ntimeout_seconds = 12\n'
-        '[newsletter]\nname = "Weekly"\n[security]\nold_secret_keys = ["a", "b"]\n',
+        '[newsletter]\nname = "Weekly"\n'
+        f'[security]\nold_secret_keys = ["{KEY_A}", "{KEY_B}"]\n',
     )
     settings = load_settings(path, env={})
     assert settings.source == path.resolve()
@@ -64,7 +69,7 @@ def test_values_come_from_the_toml_file(tmp_path: Path) -> None:
     assert settings.smtp.timeout_seconds == 12.0
     assert isinstance(settings.smtp.timeout_seconds, float)
     assert settings.newsletter.name == "Weekly"
-    assert settings.security.old_secret_keys == ["a", "b"]
+    assert settings.security.old_secret_keys == [KEY_A, KEY_B]
     # What the file does not set keeps its default.
     assert settings.compose.max_news == 8
 
@@ -108,7 +113,7 @@ def test_numbers_and_lists_from_environment_strings() -> None:
             "DIGEST_COMPOSE_MAX_NEWS": " 3 ",
             "DIGEST_SMTP_RATE_PER_SECOND": "2.5",
             "DIGEST_SMTP_TIMEOUT_SECONDS": "7",
-            "DIGEST_SECURITY_OLD_SECRET_KEYS": "first-key , second-key",
+            "DIGEST_SECURITY_OLD_SECRET_KEYS": f"{KEY_A} , {KEY_B}",
             "DIGEST_NEWSLETTER_NAME": "  Spaced Name ",
         },
     )
@@ -116,7 +121,7 @@ def test_numbers_and_lists_from_environment_strings() -> None:
     assert settings.smtp.rate_per_second == 2.5
     assert settings.smtp.timeout_seconds == 7.0
     assert isinstance(settings.smtp.timeout_seconds, float)
-    assert settings.security.old_secret_keys == ["first-key", "second-key"]
+    assert settings.security.old_secret_keys == [KEY_A, KEY_B]
     # Strings are taken as they are.
     assert settings.newsletter.name == "  Spaced Name "
 
@@ -293,10 +298,13 @@ def test_signing_keys_need_a_secret_key() -> None:
         _ = load_settings(None, env={}).signing_keys
     settings = load_settings(
         None,
-        env={"DIGEST_SECURITY_SECRET_KEY": "new", "DIGEST_SECURITY_OLD_SECRET_KEYS": "a,b"},
+        env={
+            "DIGEST_SECURITY_SECRET_KEY": TEST_SECRET_KEY,
+            "DIGEST_SECURITY_OLD_SECRET_KEYS": f"{KEY_A},{KEY_B}",
+        },
     )
     # Oldest first: the last key signs.
-    assert settings.signing_keys == ["a", "b", "new"]
+    assert settings.signing_keys == [KEY_A, KEY_B, TEST_SECRET_KEY]
 
 
 def test_starter_file_is_valid_toml_and_loads_back(tmp_path: Path) -> None:
@@ -343,12 +351,16 @@ def test_starter_file_defaults_are_valid_toml_when_uncommented(tmp_path: Path) -
 
 def test_starter_file_overrides_are_written_uncommented(tmp_path: Path) -> None:
     text = starter_file(
-        {"smtp.port": 2525, "newsletter.name": 'The "Quoted" \\ Digest', "security.secret_key": "s"}
+        {
+            "smtp.port": 2525,
+            "newsletter.name": 'The "Quoted" \\ Digest',
+            "security.secret_key": TEST_SECRET_KEY,
+        }
     )
     settings = load_settings(write(tmp_path, text), env={})
     assert settings.smtp.port == 2525
     assert settings.newsletter.name == 'The "Quoted" \\ Digest'
-    assert settings.security.secret_key == "s"
+    assert settings.security.secret_key == TEST_SECRET_KEY
 
 
 @pytest.mark.parametrize("doc", ALL_SETTINGS, ids=lambda d: f"{d.section}.{d.key}")

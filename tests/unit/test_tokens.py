@@ -7,40 +7,42 @@ from itsdangerous.encoding import base64_encode
 
 from digest.errors import SubscriberError
 from subscribers.addresses import clean_name, normalize_address
-from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, TokenSigner, _serializer
+from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, LinkTarget, TokenSigner, _serializer
 
 KEY = "current-key-0123456789abcdef"
 OLD_KEY = "former-key-0123456789abcdef"
+LINK_KEY = "aB3dE5gH7jK9mN1pQ3sT5v"
 
 
 def test_sign_and_verify_round_trip() -> None:
     signer = TokenSigner([KEY], UNSUBSCRIBE)
     for subscriber_id in (1, 42, 10**9):
-        token = signer.sign(subscriber_id)
-        assert signer.verify(token) == subscriber_id
+        token = signer.sign(subscriber_id, LINK_KEY)
+        assert signer.verify(token) == LinkTarget(subscriber_id, LINK_KEY)
 
 
-def test_tokens_are_url_safe_and_differ_per_subscriber() -> None:
+def test_tokens_are_url_safe_and_differ_per_subscriber_and_link_key() -> None:
     signer = TokenSigner([KEY], UNSUBSCRIBE)
-    first, second = signer.sign(1), signer.sign(2)
-    assert first != second
+    first, second = signer.sign(1, LINK_KEY), signer.sign(2, LINK_KEY)
+    assert len({first, second, signer.sign(1, "another-link-key")}) == 3
     allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
     assert set(first) <= allowed
 
 
 def test_a_changed_payload_is_refused() -> None:
     signer = TokenSigner([KEY], UNSUBSCRIBE)
-    payload, signature = signer.sign(42).split(".")
-    assert payload == base64_encode(b"42").decode()
-    # Another subscriber's id under the signature of this one.
-    forged = f"{base64_encode(b'43').decode()}.{signature}"
-    with pytest.raises(SubscriberError, match="unsubscribe"):
-        signer.verify(forged)
+    payload, signature = signer.sign(42, LINK_KEY).split(".")
+    assert payload == base64_encode(f'[42,"{LINK_KEY}"]'.encode()).decode()
+    # Another subscriber's id, or another link key, under the signature of this one.
+    for changed in (f'[43,"{LINK_KEY}"]', '[42,"guessed"]', "42"):
+        forged = f"{base64_encode(changed.encode()).decode()}.{signature}"
+        with pytest.raises(SubscriberError, match="unsubscribe"):
+            signer.verify(forged)
 
 
 def test_a_changed_signature_is_refused() -> None:
     signer = TokenSigner([KEY], UNSUBSCRIBE)
-    payload, signature = signer.sign(42).split(".")
+    payload, signature = signer.sign(42, LINK_KEY).split(".")
     # Change the first character: unlike the last one, all of its bits are significant.
     swapped = ("B" if signature[0] == "A" else "A") + signature[1:]
     with pytest.raises(SubscriberError):
@@ -54,33 +56,44 @@ def test_malformed_tokens_are_refused(token: str) -> None:
 
 
 def test_a_token_of_another_key_is_refused() -> None:
-    token = TokenSigner(["someone-elses-key-0123456789"], UNSUBSCRIBE).sign(42)
+    token = TokenSigner(["someone-elses-key-0123456789"], UNSUBSCRIBE).sign(42, LINK_KEY)
     with pytest.raises(SubscriberError):
         TokenSigner([KEY], UNSUBSCRIBE).verify(token)
 
 
-def test_a_validly_signed_non_integer_is_refused() -> None:
-    token = str(_serializer([KEY], UNSUBSCRIBE).dumps("42"))
+@pytest.mark.parametrize(
+    "value", ["42", [42], ["42", LINK_KEY], [True, LINK_KEY], [42, ""], [42, 7], [42, LINK_KEY, 1]]
+)
+def test_a_validly_signed_token_of_another_shape_is_refused(value: object) -> None:
+    token = str(_serializer([KEY], UNSUBSCRIBE).dumps(value))
+    with pytest.raises(SubscriberError):
+        TokenSigner([KEY], UNSUBSCRIBE).verify(token)
+
+
+def test_a_token_from_before_link_keys_is_refused() -> None:
+    """Links sent before this version carry the id alone: nothing can tell whether that id
+    is still the person they were sent to, so they no longer work (README, "Security")."""
+    token = str(_serializer([KEY], UNSUBSCRIBE).dumps(42))
     with pytest.raises(SubscriberError):
         TokenSigner([KEY], UNSUBSCRIBE).verify(token)
 
 
 def test_an_old_key_still_verifies_while_it_is_listed() -> None:
-    token = TokenSigner([OLD_KEY], UNSUBSCRIBE).sign(42)
+    token = TokenSigner([OLD_KEY], UNSUBSCRIBE).sign(42, LINK_KEY)
     rotated = TokenSigner([OLD_KEY, KEY], UNSUBSCRIBE)
-    assert rotated.verify(token) == 42
+    assert rotated.verify(token) == LinkTarget(42, LINK_KEY)
 
 
 def test_the_newest_key_signs_after_rotation() -> None:
     rotated = TokenSigner([OLD_KEY, KEY], UNSUBSCRIBE)
-    token = rotated.sign(7)
-    assert TokenSigner([KEY], UNSUBSCRIBE).verify(token) == 7
+    token = rotated.sign(7, LINK_KEY)
+    assert TokenSigner([KEY], UNSUBSCRIBE).verify(token) == LinkTarget(7, LINK_KEY)
     with pytest.raises(SubscriberError):
         TokenSigner([OLD_KEY], UNSUBSCRIBE).verify(token)
 
 
 def test_an_old_key_no_longer_listed_fails() -> None:
-    token = TokenSigner([OLD_KEY], UNSUBSCRIBE).sign(42)
+    token = TokenSigner([OLD_KEY], UNSUBSCRIBE).sign(42, LINK_KEY)
     with pytest.raises(SubscriberError):
         TokenSigner([KEY], UNSUBSCRIBE).verify(token)
 
@@ -88,14 +101,14 @@ def test_an_old_key_no_longer_listed_fails() -> None:
 def test_purposes_do_not_cross() -> None:
     unsubscribe = TokenSigner([KEY], UNSUBSCRIBE)
     preferences = TokenSigner([KEY], PREFERENCES)
-    unsubscribe_token = unsubscribe.sign(42)
-    preferences_token = preferences.sign(42)
+    unsubscribe_token = unsubscribe.sign(42, LINK_KEY)
+    preferences_token = preferences.sign(42, LINK_KEY)
     assert unsubscribe_token != preferences_token
     with pytest.raises(SubscriberError, match="preferences"):
         preferences.verify(unsubscribe_token)
     with pytest.raises(SubscriberError, match="unsubscribe"):
         unsubscribe.verify(preferences_token)
-    assert preferences.verify(preferences_token) == 42
+    assert preferences.verify(preferences_token) == LinkTarget(42, LINK_KEY)
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,10 @@ from starlette.requests import Request
 
 from digest.settings import NewsletterSettings, Settings
 from digest.web.archive import ArchivedIssue, atom_feed, neutral_html
-from digest.web.guard import RateLimiter, origin_of, same_origin
+from digest.web.guard import RateLimiter, client_key, origin_of, same_origin
 from digest.web.mail import ConfirmationMail, render_confirmation
 from digest.web.pages import Pages
-from subscribers.tokens import CONFIRM, ExpiredLink, InvalidLink, TimedTokenSigner
+from subscribers.tokens import CONFIRM, ExpiredLink, InvalidLink, LinkTarget, TimedTokenSigner
 from tests.support.clock import Clock
 
 KEY = "current-key-0123456789abcdef"
@@ -102,7 +102,38 @@ def request(headers: dict[str, str], host: str = "news.example.org") -> Request:
     ],
 )
 def test_same_origin(headers: dict[str, str], allowed: bool) -> None:
-    assert same_origin(request(headers), ["https://www.example.org"]) is allowed
+    own = ["https://news.example.org", "https://www.example.org"]
+    assert same_origin(request(headers), own) is allowed
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://evil.example", False),  # the Host header is the attacker's too
+        ("http://127.0.0.1:8000", True),  # a local run
+        ("http://localhost:8000", True),
+        ("http://[::1]:8000", True),
+        ("http://127.0.0.1.evil.example", False),
+    ],
+)
+def test_same_origin_never_trusts_the_host_header(origin: str, allowed: bool) -> None:
+    forged = request({"Origin": origin}, host=origin.partition("://")[2])
+    assert same_origin(forged, ["https://news.example.org"]) is allowed
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_the_signup_limit_counts_an_ipv6_client_by_its_64(host: str, key: str) -> None:
+    assert client_key(host) == key
 
 
 def test_origin_of() -> None:
@@ -116,9 +147,9 @@ def test_origin_of() -> None:
 def test_confirm_tokens_round_trip_and_expire() -> None:
     clock = Clock(START)
     signer = TimedTokenSigner([KEY], CONFIRM, clock, timedelta(hours=72))
-    token = signer.sign(42, "stamp")
+    token = signer.sign(42, "link-key", "stamp")
     clock.advance(hours=72)
-    assert signer.verify(token) == (42, "stamp")
+    assert signer.verify(token) == (LinkTarget(42, "link-key"), "stamp")
     clock.advance(seconds=1)
     with pytest.raises(ExpiredLink, match="expired"):
         signer.verify(token)
@@ -126,7 +157,7 @@ def test_confirm_tokens_round_trip_and_expire() -> None:
 
 def test_a_confirm_token_from_the_future_is_refused() -> None:
     clock = Clock(START + timedelta(days=1))
-    token = TimedTokenSigner([KEY], CONFIRM, clock, timedelta(hours=72)).sign(1, "s")
+    token = TimedTokenSigner([KEY], CONFIRM, clock, timedelta(hours=72)).sign(1, "k", "s")
     clock.now = START
     with pytest.raises(ExpiredLink):
         TimedTokenSigner([KEY], CONFIRM, clock, timedelta(hours=72)).verify(token)
@@ -134,14 +165,21 @@ def test_a_confirm_token_from_the_future_is_refused() -> None:
 
 def test_confirm_tokens_survive_key_rotation() -> None:
     clock = Clock(START)
-    token = TimedTokenSigner([OLD_KEY], CONFIRM, clock, timedelta(hours=1)).sign(7, "s")
+    token = TimedTokenSigner([OLD_KEY], CONFIRM, clock, timedelta(hours=1)).sign(7, "k", "s")
     rotated = TimedTokenSigner([OLD_KEY, KEY], CONFIRM, clock, timedelta(hours=1))
-    assert rotated.verify(token) == (7, "s")
+    assert rotated.verify(token) == (LinkTarget(7, "k"), "s")
     with pytest.raises(InvalidLink):
         TimedTokenSigner([KEY], CONFIRM, clock, timedelta(hours=1)).verify(token)
 
 
-@pytest.mark.parametrize("value", [42, "42", [1], [1, 2], ["1", "s"], [True, "s"], None])
+@pytest.mark.parametrize(
+    "value",
+    [
+        *(42, "42", [1], [1, 2], ["1", "s"], [True, "s"], None),
+        # The shape before link keys, an empty key, a key that is not a string.
+        *([1, "s"], [1, "", "s"], [1, 2, "s"], [True, "k", "s"]),
+    ],
+)
 def test_validly_signed_confirm_tokens_of_the_wrong_shape_are_refused(value: object) -> None:
     clock = Clock(START)
     serializer = URLSafeTimedSerializer(
@@ -155,7 +193,7 @@ def test_validly_signed_confirm_tokens_of_the_wrong_shape_are_refused(value: obj
 def test_an_altered_confirm_token_is_invalid_not_expired() -> None:
     clock = Clock(START)
     signer = TimedTokenSigner([KEY], CONFIRM, clock, timedelta(hours=1))
-    token = signer.sign(1, "s")
+    token = signer.sign(1, "k", "s")
     clock.advance(days=30)  # even when it would be expired, a changed token is "not valid"
     changed = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     with pytest.raises(InvalidLink) as caught:
