@@ -193,11 +193,20 @@ class DovecotServer:
             (self.root / folder).mkdir()
         config = self.root / "dovecot.conf"
         config.write_text(self._config(owner), encoding="utf-8")
+        # Dovecot keeps the machine's real clock: under libfaketime (the suite run with the
+        # clock moved) its timers never fire and IMAP commands hang. The mail it stores does
+        # not depend on the date.
+        real = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("FAKETIME") and not (key == "LD_PRELOAD" and "faketime" in value)
+        }
         self._process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            env=real,
         )
         self._wait_until_listening()
         return self
