@@ -116,6 +116,11 @@ class NewsletterSettings:
     postal_address: str = setting(
         "", "Sender's postal address for the footer (required by CAN-SPAM for bulk mail)."
     )
+    proof_addresses: list[str] = setting(  # noqa: RUF009 - setting() returns a field
+        [],
+        "Editors who get a proof copy: `digest issue send --test` without --to, and the "
+        'preview\'s "send me a proof" button.',
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -592,6 +597,7 @@ def load_settings(
                     raise _unknown(where, f"{section}.{key}", [f"{section}.{k}" for k in known])
                 values[section][key] = _coerce(doc, value, where)
     by_env = {d.env: d for d in docs.values()}
+    origins: dict[str, str] = {}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
@@ -599,15 +605,30 @@ def load_settings(
         if doc is None:
             raise _unknown("environment", name, list(by_env))
         values[doc.section][doc.key] = _coerce(doc, value, "environment", from_text=True)
+        origins[f"{doc.section}.{doc.key}"] = f"environment variable {name}"
     settings = Settings(
         **{section: cls(**values[section]) for section, cls in SECTIONS.items()},
         source=path.resolve() if path else None,
         base_dir=path.resolve().parent if path else Path.cwd(),
     )
-    _validate(settings)
+    try:
+        _validate(settings)
+    except ConfigError as e:
+        raise _blamed(e, settings, origins) from None
     if refusal := weak_key_refusal(settings.security):
         raise ConfigError(f"{settings.source or 'settings'}: {refusal}")
     return settings
+
+
+def _blamed(error: ConfigError, settings: Settings, origins: Mapping[str, str]) -> ConfigError:
+    """`error` naming the environment variable that set the value it is about, rather than
+    the settings file (its message starts "<file>: section.key: ...")."""
+    where = f"{settings.source or 'settings'}: "
+    message = str(error)
+    label = re.match(r"([a-z_]+\.[a-z_]+)\b", message.removeprefix(where))
+    if message.startswith(where) and label and label.group(1) in origins:
+        return ConfigError(f"{origins[label.group(1)]}: {message.removeprefix(where)}")
+    return error
 
 
 def _validate(s: Settings) -> None:

@@ -7,6 +7,8 @@ import html
 import re
 import warnings
 from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import nh3
@@ -123,3 +125,97 @@ def parse_datetime(value: str, *, dayfirst: bool = True, tz: str = "UTC") -> dat
         return parsed.astimezone(UTC)
     except (OverflowError, ValueError):  # year 1 or 9999 pushed past the calendar's ends
         return None
+
+
+def _markdown() -> Any:
+    # Imported on first use: only composing and rendering need it.
+    from markdown_it import MarkdownIt
+
+    # CommonMark with raw HTML let through (intros stored before Markdown were HTML):
+    # everything it makes is sanitized by nh3 right after, like every summary.
+    return MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False})
+
+
+def markdown_html(source: str, *, inline: bool = False) -> str:
+    """The editor's Markdown (intro, spotlight) as allowlisted HTML: the summary allowlist,
+    so a `<script>`, an event handler or a `javascript:` link never survives. `inline`
+    renders one paragraph's worth without the surrounding <p>."""
+    md = _markdown()
+    rendered = md.renderInline(source) if inline else md.render(source)
+    return visible(
+        nh3.clean(
+            CONTROL_CHARS.sub("", rendered),
+            tags=SUMMARY_TAGS,
+            attributes=SUMMARY_ATTRIBUTES,
+            url_schemes=URL_SCHEMES,
+            link_rel="noopener noreferrer",
+            clean_content_tags={"script", "style"},
+            attribute_filter=_filter_attribute,
+        ).strip()
+    )
+
+
+class _TextWithLinks(HTMLParser):
+    """Plain text of allowlisted HTML, each link followed by a numbered reference."""
+
+    def __init__(self, links: list[str]) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.links = links  # shared: a URL seen before keeps its number
+        self._href: str | None = None
+        self._text_start = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if _BREAK.match(f"<{tag}"):
+            self.parts.append(" ")
+        if tag == "a":
+            self._href = dict(attrs).get("href") or None
+            self._text_start = len(self.parts)
+
+    def handle_endtag(self, tag: str) -> None:
+        if _BREAK.match(f"<{tag}"):
+            self.parts.append(" ")
+        if tag == "a" and self._href:
+            shown = "".join(self.parts[self._text_start :]).strip()
+            if self._href.removeprefix("mailto:") != shown:  # a bare URL is its own reference
+                if self._href not in self.links:
+                    self.links.append(self._href)
+                self.parts.append(f" [{self.links.index(self._href) + 1}]")
+            self._href = None
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def text_with_links(markup: str, links: list[str] | None = None) -> tuple[str, tuple[str, ...]]:
+    """Plain text of a summary with its links as numbered references: ("Read the report
+    [1].", ("https://…",)). `links` are the references so far (extended in place): a URL
+    already there keeps its number."""
+    known = [] if links is None else links
+    parser = _TextWithLinks(known)
+    parser.feed(
+        nh3.clean(
+            markup,
+            tags=SUMMARY_TAGS,
+            attributes=SUMMARY_ATTRIBUTES,
+            url_schemes=URL_SCHEMES,
+            clean_content_tags={"script", "style"},
+        )
+    )
+    parser.close()
+    text = WHITESPACE.sub(" ", visible("".join(parser.parts))).strip()
+    return text, tuple(known)
+
+
+def markdown_text(source: str) -> str:
+    """The editor's Markdown as plain text for the text part: paragraphs kept apart by a
+    blank line, emphasis marks dropped, links as numbered references listed at the end."""
+    paragraphs: list[str] = []
+    links: list[str] = []
+    blocks = re.split(r"(?=<(?:p|li|blockquote|h[1-6])\b)", markdown_html(source))
+    for block in blocks:
+        text, _ = text_with_links(block, links)
+        if text:
+            paragraphs.append(("- " if block.startswith("<li") else "") + text)
+    refs = [f"[{n}] {link}" for n, link in enumerate(links, start=1)]
+    return "\n\n".join(paragraphs) + ("\n\n" + "\n".join(refs) if refs else "")

@@ -54,7 +54,12 @@ def init(path: Path, force: bool) -> None:
         draft.unlink()
         raise ConfigError(str(e).replace(str(draft.resolve()), str(path))) from None
     draft.replace(path)
-    click.echo(f"wrote {path}: edit [newsletter] and [smtp], then run `digest db upgrade`")
+    # The database is made and migrated by the first command that opens it
+    # (database.auto_upgrade), so there is no `db upgrade` step to run.
+    click.echo(
+        f"wrote {path}: edit [newsletter] and [smtp]; the database is set up by the first "
+        "command that uses it (try `digest status`)"
+    )
 
 
 @click.command()
@@ -306,7 +311,8 @@ def _print_status(
     data: dict[str, Any], source_count: int, has_issue: bool, bounced: IssueBounces | None
 ) -> None:
     click.echo(f"settings     {data['settings']}\ndatabase     {data['database']}")
-    click.echo(f"sources      {source_count} ({_pairs(data['sources'])})")
+    counts = f" ({_pairs(data['sources'])})" if source_count else ""
+    click.echo(f"sources      {source_count or 'none'}{counts}")
     click.echo(f"items        {_pairs(data['items']) or 'none'}")
     click.echo(f"subscribers  {_pairs(data['subscribers']) or 'none'}")
     issue = data["latest_issue"]

@@ -23,15 +23,23 @@ if TYPE_CHECKING:
 def issue_compose(app: App) -> None:
     """Make the draft of the next issue from the queue, or refresh the current draft."""
     from digest.compose import compose_issue
+    from digest.compose.draft import counts_line, flagged_lines
 
     composed = compose_issue(app.db, app.settings, app.clock)
-    plan = composed.plan
     verb = "refreshed" if composed.refreshed else "composed"
     click.echo(
-        f"{verb} issue #{composed.number}: {len(plan.news)} news, {len(plan.events)} "
-        f"events, {len(plan.calls)} calls; {len(composed.rendered.html.encode()):,} "
-        f"bytes of HTML; subject: {composed.rendered.subject}"
+        f"{verb} issue #{composed.number}: {counts_line(composed.plan)}; "
+        f"{len(composed.rendered.html.encode()):,} bytes of HTML; "
+        f"subject: {composed.rendered.subject}"
     )
+    if composed.flagged:
+        count = len(composed.flagged)
+        click.echo(
+            f"left out, flagged for review ({count} item{'' if count == 1 else 's'}; add "
+            "them again with the date or deadline, or `digest items reject ID`):"
+        )
+        for line in flagged_lines(composed.flagged):
+            click.echo(line)
 
 
 @click.command("preview")
@@ -85,11 +93,9 @@ def issue_preview(app: App, number: int | None, out: Path | None, host: str, por
 
 
 def _refreshed(composed: ComposedIssue) -> None:
-    plan = composed.plan
-    click.echo(
-        f"draft #{composed.number} refreshed: {len(plan.news)} news, {len(plan.events)} "
-        f"events, {len(plan.calls)} calls"
-    )
+    from digest.compose.draft import counts_line
+
+    click.echo(f"draft #{composed.number} refreshed: {counts_line(composed.plan)}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

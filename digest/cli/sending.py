@@ -29,9 +29,16 @@ def _warn(line: str) -> None:
     "--test",
     "proof",
     is_flag=True,
-    help="Send one proof copy to --to; the delivery ledger and the issue stay as they are.",
+    help="Send a proof copy to each --to address (default: newsletter.proof_addresses); "
+    "the delivery ledger and the issue stay as they are.",
 )
-@click.option("--to", "address", metavar="ADDRESS", help="Where --test sends the proof copy.")
+@click.option(
+    "--to",
+    "addresses",
+    metavar="ADDRESS",
+    multiple=True,
+    help="Where --test sends a proof copy; repeat it, or separate addresses with commas.",
+)
 @click.option(
     "--force",
     is_flag=True,
@@ -39,27 +46,43 @@ def _warn(line: str) -> None:
 )
 @pass_app
 def issue_send(
-    app: App, number: int | None, dry_run: bool, proof: bool, address: str | None, force: bool
+    app: App,
+    number: int | None,
+    dry_run: bool,
+    proof: bool,
+    addresses: tuple[str, ...],
+    force: bool,
 ) -> None:
     """Send the issue to every active subscriber who has not had it; safe to rerun.
 
     Sends what is due, waits at most smtp.wait_seconds for retries, then returns; run it
     again (or let the scheduler) to continue. Exit status: 0 all delivered, 1 error, 3
     finished with failures, 4 deliveries still deferred, 5 the relay could not be reached.
-    With --test --to ADDRESS, send only a proof copy to ADDRESS."""
+    With --test, send only proof copies: to each --to ADDRESS, or to the editors in
+    newsletter.proof_addresses; exit status 1 if any copy was not accepted."""
     from digest.db.issues import latest_issue
     from digest.db.sending import send_counts
     from digest.send import send_issue
-    from digest.send.proof import send_proof
+    from digest.send.proof import proof_recipients, send_proofs
 
-    if proof or address is not None:
-        if not (proof and address):
-            raise click.UsageError("--test and --to ADDRESS go together")
+    if addresses and not proof:
+        raise click.UsageError("--to goes with --test")
+    if proof:
         if dry_run:
-            raise click.UsageError("--test sends one copy; it cannot be a --dry-run")
+            raise click.UsageError("--test sends proof copies; it cannot be a --dry-run")
+        recipients = proof_recipients(addresses, app.settings.newsletter.proof_addresses)
         row = latest_issue(app.db, number)
-        reply = send_proof(row, app.settings, address, app.clock(), app.relay)
-        click.echo(f"test copy of issue #{row.number} sent to {address}: {reply.line}")
+        outcomes = send_proofs(row, app.settings, recipients, app.clock(), app.relay)
+        for outcome in outcomes:
+            if outcome.reply is not None:
+                click.echo(
+                    f"test copy of issue #{row.number} sent to {outcome.address}: "
+                    f"{outcome.reply.line}"
+                )
+            else:
+                click.echo(f"digest: error: {outcome.error}", err=True)
+        if not all(o.ok for o in outcomes):
+            sys.exit(1)
         return
     if dry_run:
         report = send_issue(

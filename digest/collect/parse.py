@@ -10,6 +10,7 @@ from typing import Any
 
 import feedparser
 
+from digest.collect import dates
 from digest.collect.clean import (
     MAX_LOCATION,
     MAX_TITLE,
@@ -28,17 +29,6 @@ from digest.errors import CollectError
 from digest.model import Entry, Fetched, ItemKind, ParseOptions
 from digest.text import cut_at_word, parse_datetime, plain_text, sanitize_summary
 
-# A date as feeds and editors write it: ISO 8601, 22/10/2017, 13 December 2017, Dec 13, 2017.
-DATE = (
-    r"(\d{4}-\d{2}-\d{2}(?:[T ][\d:]+(?:Z|[+-]\d{2}:?\d{2})?)?"
-    r"|\d{1,2}[./]\d{1,2}[./]\d{2,4}"
-    r"|\d{1,2}(?:st|nd|rd|th)?\s+[A-Za-z]{3,9}\.?,?\s+\d{4}"
-    r"|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})"
-)
-# "Deadline: 22/10/2017", "deadline for applications: 13 December 2017", "Deadline - 2027-01-22"
-_DEADLINE = re.compile(r"deadline[^:\n<]{0,40}?[:\-–]\s*" + DATE, re.IGNORECASE)
-_ANY_DATE = re.compile(r"(?<![\w/.-])" + DATE, re.IGNORECASE)
-_DATE_ONLY = re.compile(r"^[^:]*$")  # no time of day in the matched text
 # How expat places its errors: "<unknown>:6:0: no element found".
 _SAX_PLACE = re.compile(r"^<unknown>:(\d+):(\d+): ")
 # An untitled story is named by the start of its text.
@@ -137,22 +127,27 @@ def entry_from_text(
     JSON feeds and editors' entries come through here too."""
     kind = options.kind.item_kind
     text = f"{title}\n{plain_text(body)}"
-    dayfirst, tz = options.dayfirst, options.timezone
+    dayfirst, tz, now = options.dayfirst, options.timezone, options.now
     starts = ends = deadline_at = None
     review = None
     if kind is ItemKind.EVENT:
-        starts = (
-            parse_datetime(start, dayfirst=dayfirst, tz=tz)
+        found = (
+            _structured(start, dayfirst=dayfirst, tz=tz, now=now)
             if start
-            else find_date(text, dayfirst=dayfirst, tz=tz)
+            else dates.find_date(text, dayfirst=dayfirst, tz=tz, now=now)
         )
+        starts = found.start if found else None
         ends = parse_datetime(end, dayfirst=dayfirst, tz=tz) if end else None
+        if ends is None and found is not None:
+            ends = found.end  # "12–14 March 2027" ends on the 14th
         if starts is None:
             review = "no start date found"
     elif kind is ItemKind.CALL:
-        deadline_at = find_deadline(deadline, text, dayfirst=dayfirst, tz=tz)
+        deadline_at = find_deadline(deadline, text, dayfirst=dayfirst, tz=tz, now=now)
         if deadline_at is None:
-            review = "no deadline found"
+            # The words that were not read, so the editor can read them ("before mid-May").
+            phrase = dates.deadline_phrase(text)
+            review = f"no deadline found: “{phrase}”" if phrase else "no deadline found"
     return Entry(
         kind=kind,
         title=_title(title, body),
@@ -179,24 +174,38 @@ def _title(title: str, body: str) -> str:
     return cut_at_word(plain_text(body), UNTITLED_CHARS) or "(untitled)"
 
 
-def find_date(text: str, *, dayfirst: bool = True, tz: str = "UTC") -> datetime | None:
+def _structured(
+    value: str, *, dayfirst: bool, tz: str, now: datetime | None
+) -> dates.FoundDate | None:
+    """A structured date field: ISO 8601 and what dateutil reads, else prose ("15 janvier")."""
+    when = parse_datetime(value, dayfirst=dayfirst, tz=tz)
+    if when is not None:
+        return dates.FoundDate(start=when, has_time=":" in value, phrase=value)
+    return dates.find_date(value, dayfirst=dayfirst, tz=tz, now=now)
+
+
+def find_date(
+    text: str, *, dayfirst: bool = True, tz: str = "UTC", now: datetime | None = None
+) -> datetime | None:
     """The first date written in `text` (an event's title or summary), or None."""
-    for match in _ANY_DATE.finditer(text):
-        when = parse_datetime(match.group(1), dayfirst=dayfirst, tz=tz)
-        if when is not None:
-            return when
-    return None
+    found = dates.find_date(text, dayfirst=dayfirst, tz=tz, now=now)
+    return found.start if found else None
 
 
 def find_deadline(
-    structured: str | None, text: str, *, dayfirst: bool = True, tz: str = "UTC"
+    structured: str | None,
+    text: str,
+    *,
+    dayfirst: bool = True,
+    tz: str = "UTC",
+    now: datetime | None = None,
 ) -> datetime | None:
-    """A call's deadline: a structured field if present, else "Deadline: <date>" in the text."""
-    candidates = [structured] if structured else []
-    candidates += [m.group(1) for m in _DEADLINE.finditer(text)]
-    for candidate in candidates:
-        when = parse_datetime(candidate, dayfirst=dayfirst, tz=tz)
-        if when is not None:
-            # A bare date means the call is open until the end of that day.
-            return end_of_day(when, tz) if _DATE_ONLY.match(candidate) else when
-    return None
+    """A call's deadline: a structured field if present, else a deadline phrase in the text
+    ("Deadline: 22/10/2017", "before 15 January 2027"; see digest.collect.dates)."""
+    found = _structured(structured, dayfirst=dayfirst, tz=tz, now=now) if structured else None
+    if found is None:
+        found = dates.find_deadline(text, dayfirst=dayfirst, tz=tz, now=now)
+    if found is None:
+        return None
+    # A bare date means the call is open until the end of that day.
+    return found.start if found.has_time else end_of_day(found.start, tz)

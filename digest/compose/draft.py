@@ -4,14 +4,15 @@ the editor's decisions applied, rendered and stored."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from digest.compose.plan import plan_issue
 from digest.db.engine import Database
 from digest.db.issues import drafting
+from digest.db.items import flagged_items
 from digest.errors import ComposeError
-from digest.model import IssuePlan, RenderedIssue
+from digest.model import IssuePlan, RenderedIssue, StoredItem
 from digest.settings import Settings
 
 
@@ -22,6 +23,30 @@ class ComposedIssue:
     plan: IssuePlan
     rendered: RenderedIssue
     refreshed: bool
+    # Queued items flagged for review (no date or deadline read), so left out of the issue.
+    flagged: tuple[StoredItem, ...] = field(default=())
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """'1 call', '2 calls', '1 news', '0 events'."""
+    word = singular if count == 1 else (plural_form or f"{singular}s")
+    return f"{count} {word}"
+
+
+def counts_line(plan: IssuePlan) -> str:
+    """'3 news, 1 event, 2 calls': what an issue holds."""
+    return ", ".join(
+        (
+            plural(len(plan.news), "news", "news"),
+            plural(len(plan.events), "event"),
+            plural(len(plan.calls), "call"),
+        )
+    )
+
+
+def flagged_lines(flagged: tuple[StoredItem, ...]) -> list[str]:
+    """One line per item left out for review, for the editor."""
+    return [f"  item {i.id} ({i.kind}): {i.title}: {i.needs_review}" for i in flagged]
 
 
 def compose_issue(db: Database, settings: Settings, clock: Callable[[], datetime]) -> ComposedIssue:
@@ -47,6 +72,7 @@ def compose_issue(db: Database, settings: Settings, clock: Callable[[], datetime
         rendered = render_issue(plan, settings)
         issue_id = draft.save(plan, rendered)
     return ComposedIssue(
+        flagged=tuple(flagged_items(db)),
         id=issue_id,
         number=plan.number,
         plan=plan,

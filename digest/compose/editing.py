@@ -20,7 +20,7 @@ from digest.errors import ItemError
 from digest.model import SPOTLIGHT_KINDS, ItemEdit, Spotlight
 from digest.queue import OPEN_STATES
 from digest.settings import Settings
-from digest.text import plain_text, sanitize_summary
+from digest.text import cut_at_word, plain_text, sanitize_summary, visible
 
 UNSET: Any = object()
 
@@ -89,10 +89,21 @@ def edit_item(
 def set_intro(
     db: Database, settings: Settings, clock: Callable[[], datetime], text: str
 ) -> ComposedIssue:
-    """The editorial introduction at the top of the draft (simple HTML allowed)."""
+    """The editorial introduction at the top of the draft, in Markdown (stored as written,
+    sanitized each time it is rendered)."""
     draft = the_draft(db)
-    save_intro(db, draft.id, sanitize_summary(text, 2000) if text.strip() else "")
+    save_intro(db, draft.id, intro_source(text))
     return compose_issue(db, settings, clock)
+
+
+INTRO_CHARS = 4000
+
+
+def intro_source(text: str) -> str:
+    """The intro's Markdown as stored: no control or invisible characters, at most
+    INTRO_CHARS characters (cut at a word)."""
+    source = visible(text.replace("\r\n", "\n")).strip()
+    return cut_at_word(source, INTRO_CHARS) if len(source) > INTRO_CHARS else source
 
 
 def checked_spotlight(spotlight: Spotlight) -> Spotlight:

@@ -3,7 +3,9 @@ the settings and the clock."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from digest.model import IssuePlan, ItemEdit, ItemKind, QueuedItem, Spotlight
@@ -11,6 +13,38 @@ from digest.settings import ComposeSettings
 
 NEWS_MAX_AGE = timedelta(days=30)
 NO_EDITS: Mapping[int, ItemEdit] = {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeriesItem(QueuedItem):
+    """The next occurrence of a recurring event, standing for its series in an issue:
+    `dates` are the starts of all its occurrences ahead (this one first)."""
+
+    dates: tuple[datetime, ...] = ()
+
+
+def series_key(item: QueuedItem) -> tuple[str, str, str]:
+    """What the occurrences of one recurring event share: a calendar stores each as an item
+    of its own (guid `UID#slot`) with the event's title, link and place."""
+    return (item.title.casefold(), item.link, (item.location or "").casefold())
+
+
+def collapse_series(events: Iterable[QueuedItem]) -> list[QueuedItem]:
+    """Each series of occurrences as one item, its next occurrence (with every date)."""
+    groups: dict[tuple[str, str, str], list[QueuedItem]] = {}
+    for event in events:
+        groups.setdefault(series_key(event), []).append(event)
+    result: list[QueuedItem] = []
+    for group in groups.values():
+        if len(group) == 1:
+            result.append(group[0])
+            continue
+        group.sort(key=lambda i: (i.event_start or datetime.max, i.id))
+        first = group[0]
+        fields = {f.name: getattr(first, f.name) for f in dataclasses.fields(first)}
+        dates = tuple(i.event_start for i in group if i.event_start is not None)
+        result.append(SeriesItem(**fields, dates=dates))
+    return result
 
 
 def plan_issue(
@@ -25,7 +59,8 @@ def plan_issue(
 ) -> IssuePlan:
     """News newest first (at most 30 days old); events starting within the look-ahead,
     soonest first; calls still open, nearest deadline first; each section cut to its limit.
-    Past events and closed calls never appear, pinned or not. The editor's pins, exclusions,
+    Past events and closed calls never appear, pinned or not; the occurrences of a recurring
+    event are listed once, as their next one (`SeriesItem`). The editor's pins, exclusions,
     places and overrides are applied on top."""
     items = [i for i in queued if not edits.get(i.id, ItemEdit(item_id=i.id)).excluded]
     horizon = now + timedelta(days=cfg.lookahead_days)
@@ -44,7 +79,7 @@ def plan_issue(
         edits=edits,
     )
     events = _section(
-        (
+        collapse_series(
             i
             for i in items
             if i.kind is ItemKind.EVENT

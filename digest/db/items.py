@@ -198,6 +198,18 @@ def restore_item(db: Database, item_id: int, now: datetime) -> StoredItem:
         return to_stored_item(item)
 
 
+def flagged_items(db: Database) -> list[StoredItem]:
+    """Queued items flagged for the editor's review (an event without a date, a call whose
+    deadline was not read): no issue can list them until they are fixed."""
+    query = (
+        select(Item)
+        .where(Item.state == ItemState.QUEUED, Item.needs_review.is_not(None))
+        .order_by(Item.kind, Item.id)
+    )
+    with db.session() as session:
+        return [to_stored_item(row) for row in session.scalars(query)]
+
+
 def queue_counts(db: Database) -> dict[str, int]:
     """How many items of each kind there are: {"news": 3, ...}."""
     with db.session() as session:

@@ -12,7 +12,7 @@ from digest.db import ledger
 from digest.db.engine import Database
 from digest.db.schema import Delivery, Issue, IssueItem, Item
 from digest.db.subscribers import active_count
-from digest.model import DeliveryStatus, IssueStatus, ItemState
+from digest.model import DeliveryStatus, IssueStatus, ItemKind, ItemState
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,14 +59,27 @@ def start_sending(db: Database, issue_id: int, now: datetime) -> None:
 
 
 def mark_sent(db: Database, issue_id: int, now: datetime) -> None:
-    """The issue is `sent` and its items published."""
+    """The issue is `sent`: its news are published (they appear once); its events and calls
+    go back to the queue, rolling on into the next issues until the event starts or the
+    call closes (then `expire_items` retires them)."""
     with db.session() as session:
         session.execute(
             update(Issue).where(Issue.id == issue_id).values(status=IssueStatus.SENT, sent_at=now)
         )
         items = select(IssueItem.item_id).where(IssueItem.issue_id == issue_id)
         session.execute(
-            update(Item).where(Item.id.in_(items)).values(state=ItemState.PUBLISHED, updated_at=now)
+            update(Item)
+            .where(Item.id.in_(items), Item.kind == ItemKind.NEWS)
+            .values(state=ItemState.PUBLISHED, updated_at=now)
+        )
+        session.execute(
+            update(Item)
+            .where(
+                Item.id.in_(items),
+                Item.kind.in_((ItemKind.EVENT, ItemKind.CALL)),
+                Item.state == ItemState.IN_ISSUE,
+            )
+            .values(state=ItemState.QUEUED, updated_at=now)
         )
 
 

@@ -1,17 +1,18 @@
-"""Sources in the database: registered, listed with their health, and how each fetch went
-recorded; rows read back as `SourceRef` and `SourceHealth`."""
+"""Sources in the database: registered, edited, disabled or removed, listed with their health,
+and how each fetch went recorded; rows read back as `SourceRef` and `SourceHealth`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from digest.db.engine import Database
-from digest.db.schema import Source
+from digest.db.schema import Item, Source
 from digest.errors import CollectError
-from digest.model import SourceHealth, SourceKind, SourceRef
+from digest.model import ItemState, SourceHealth, SourceKind, SourceRef
 from digest.net import normalize_url
 
 
@@ -81,9 +82,90 @@ def _same_feed(url: str) -> str:
 
 
 def source_refs(db: Database) -> list[SourceRef]:
-    """Every source, in the order they were added."""
+    """Every enabled source (the ones to collect), in the order they were added."""
     with db.session() as session:
-        return [to_ref(row) for row in session.scalars(select(Source).order_by(Source.id))]
+        rows = session.scalars(select(Source).where(Source.enabled).order_by(Source.id))
+        return [to_ref(row) for row in rows]
+
+
+def disabled_ids(db: Database) -> set[int]:
+    """The ids of the sources an operator disabled."""
+    with db.session() as session:
+        return set(session.scalars(select(Source.id).where(~Source.enabled)))
+
+
+def _find(session: Session, key: str) -> Source:
+    """The source with id or URL `key` (in any spelling); CollectError when there is none."""
+    if key.isdigit():
+        row = session.get(Source, int(key))
+        if row is not None:
+            return row
+    else:
+        wanted = _same_feed(key)
+        for row in session.scalars(select(Source)):
+            if row.url == key or _same_feed(row.url) == wanted:
+                return row
+    raise CollectError(f"no source {key} (see `digest sources list`)")
+
+
+def find_source(db: Database, key: str) -> SourceHealth:
+    """The source with id or URL `key`; CollectError when there is none."""
+    with db.session() as session:
+        return to_health(_find(session, key))
+
+
+def set_enabled(db: Database, key: str, enabled: bool) -> SourceRef:
+    """Enable or disable the source with id or URL `key`."""
+    with db.session() as session:
+        row = _find(session, key)
+        row.enabled = enabled
+        return to_ref(row)
+
+
+def update_source(
+    db: Database,
+    key: str,
+    *,
+    name: str | None = None,
+    kind: SourceKind | None = None,
+    dayfirst: bool | None = None,
+    timezone: str | None = None,
+) -> SourceRef:
+    """Change what is given of a source's name, kind, day order and time zone. A changed
+    reading (kind, day order, zone) forgets the validators, so the next collect re-reads the
+    whole feed."""
+    with db.session() as session:
+        row = _find(session, key)
+        reread = False
+        if name is not None:
+            row.name = name
+        if kind is not None and kind != row.kind:
+            row.kind, reread = kind, True
+        if dayfirst is not None and dayfirst != row.dayfirst:
+            row.dayfirst, reread = dayfirst, True
+        if timezone is not None and timezone != row.timezone:
+            row.timezone, reread = timezone, True
+        if reread:
+            row.etag = row.last_modified = None
+        return to_ref(row)
+
+
+def remove_source(db: Database, key: str, now: datetime) -> tuple[SourceRef, int]:
+    """Delete a source. Its items still waiting in the queue are rejected (`items restore`
+    brings one back); items in a draft or already published stay, without a source.
+    Returns the source and how many queued items were rejected."""
+    with db.session() as session:
+        row = _find(session, key)
+        ref = to_ref(row)
+        result = session.execute(
+            update(Item)
+            .where(Item.source_id == row.id, Item.state == ItemState.QUEUED)
+            .values(state=ItemState.REJECTED, updated_at=now)
+        )
+        rejected = getattr(result, "rowcount", 0)
+        session.execute(update(Item).where(Item.source_id == row.id).values(source_id=None))
+        session.delete(row)
+        return ref, int(rejected or 0)
 
 
 def list_sources(db: Database) -> list[SourceHealth]:

@@ -14,13 +14,14 @@ from pathlib import Path
 from digest.collect import collect
 from digest.collect.sources import add_source
 from digest.compose import compose_issue
+from digest.compose.editing import set_intro, set_spotlight
 from digest.db.engine import Database
 from digest.db.issues import latest_issue
 from digest.db.items import queue_counts
 from digest.demo.server import FEEDS, FeedServer
 from digest.errors import ConfigError
 from digest.files import private_folder, write_private
-from digest.model import SourceKind
+from digest.model import SourceKind, Spotlight
 from digest.send import Progress, send_issue
 from digest.send.capture import CaptureProcess
 from digest.send.sample import write_preview
@@ -29,6 +30,18 @@ from digest.settings import load_settings, starter_file
 from subscribers.importer import import_csv
 
 MARKER = ".digest-demo"
+# What an editor adds to the composed draft: an intro in Markdown and a quote.
+INTRO = (
+    "Welcome to this week's **Cluster Weekly**. Two new calls opened, and the "
+    "[Regions & Clusters Forum](https://example.org/events/regions-clusters-forum) is "
+    "less than two weeks away: *registration closes soon*."
+)
+SPOTLIGHT = Spotlight(
+    kind="quote",
+    text="Our members found partners in three countries they had **never** worked with before.",
+    by="Dr Ada Marrow, Northwind Cluster Alliance",
+    url="https://example.org/news/interview-ada-marrow",
+)
 CAPTURE_PORT = 8025  # written to the workspace's settings for `digest capture` afterwards
 
 
@@ -85,6 +98,10 @@ def run_demo(
             {
                 "newsletter.name": "Cluster Weekly",
                 "newsletter.postal_address": "Example Network, 1 Sample Street, 1000 Example City",
+                "newsletter.social_links": [
+                    "LinkedIn https://www.linkedin.com/company/example-network",
+                    "Mastodon https://mastodon.example/@clusters",
+                ],
                 "smtp.port": CAPTURE_PORT,
                 "smtp.connections": 4,
                 # The demo's feeds are served on loopback, which the collector refuses
@@ -102,7 +119,9 @@ def run_demo(
                 add_source(db, feeds.url(name), SourceKind(name), f"Demo {name}", clock())
             collect(db, settings, clock)
         items = queue_counts(db)
-        issue = compose_issue(db, settings, clock)
+        compose_issue(db, settings, clock)
+        set_intro(db, settings, clock, INTRO)
+        issue = set_spotlight(db, settings, clock, SPOTLIGHT)
         roster = workspace / "subscribers.csv"
         with roster.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -133,7 +152,7 @@ def run_demo(
         items=items,
         subscribers=imported.added,
         issue_number=issue.number,
-        issue_bytes=len(issue.rendered.html.encode()),
+        issue_bytes=preview.html.stat().st_size,  # the personalized HTML lint measures
         accepted=report.sent,
         failed=report.counts.get("failed", 0),
         seconds=time.perf_counter() - started,

@@ -23,6 +23,9 @@ returns findings. The decisions, in one place:
   sections, headings and items (SECTION_CLASS, SECTION_HEADING_CLASS, ITEM_CLASS); the text
   part by its headings underlined with '='. These four are in digest.lint.checks.
 - **caniemail**: see digest.lint.caniemail.
+- **contrast** (when asked, see digest.lint.contrast): a text under WCAG's 4.5:1 against
+  its background (3:1 for large text), in light or in dark mode, measured in headless
+  Chromium, is an error.
 - **spam** (when asked, see digest.lint.spam): a SpamAssassin score above 0 is a warning,
   a score at SpamAssassin's own spam threshold an error. A positive score below the
   threshold does not stop delivery, and rule sets change between SpamAssassin versions, so
@@ -35,9 +38,18 @@ from lxml import html as lxml_html
 
 from digest.lint.caniemail import check_features
 from digest.lint.checks import check_alt, check_links, check_sections, check_size
+from digest.lint.contrast import ContrastUnavailable, check_contrast
 from digest.lint.report import Finding, IgnoredFeature, Level, LintReport
 
-__all__ = ["Finding", "IgnoredFeature", "Level", "LintReport", "lint_issue"]
+__all__ = [
+    "ContrastUnavailable",
+    "Finding",
+    "IgnoredFeature",
+    "Level",
+    "LintReport",
+    "check_contrast",
+    "lint_issue",
+]
 
 
 def lint_issue(html: str, text: str, *, base_url: str) -> LintReport:

@@ -4,6 +4,11 @@ phone widths, the text part, the headers, the lint report) and follows changes.
 Each request first compares a fingerprint of the templates folder and of the queue and the
 draft in the database with the one it last saw; when it differs, the draft is composed again,
 so an edited template or a new item shows without a restart. A sent issue is shown as stored.
+
+The page is also the editor's desk (digest.web.preview_desk): forms beside the items POST
+to /desk with the server's token, the change is made through the same library calls as the
+CLI, and the page is shown again. The desk is read-only when the server is not bound to
+loopback on purpose (no Host check then): anyone who can reach it could edit the draft.
 """
 
 from __future__ import annotations
@@ -16,12 +21,20 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import parse_qsl
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from digest.compose import compose_issue
@@ -32,11 +45,14 @@ from digest.lint import Finding, lint_issue
 from digest.model import IssueStatus
 from digest.render import templates_folder
 from digest.send.sample import PreviewMessage, preview_message
+from digest.send.wiring import Relay, smtp_relay
 from digest.settings import Settings
 from digest.web import LOOPBACK_NAMES, HostCheck
+from digest.web.preview_desk import SPOTLIGHT_KINDS, Desk, apply_action, desk_of, new_token, refusal
 
 LOG = logging.getLogger(__name__)
 POLL_MS = 1500
+MAX_FORM_BYTES = 64 * 1024
 WIDTHS = {"desktop": 640, "phone": 375}
 
 # The shell page runs only its own nonce'd script and style and frames only our own pages;
@@ -44,7 +60,7 @@ WIDTHS = {"desktop": 640, "phone": 375}
 SHELL_CSP = (
     "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
     "connect-src 'self'; frame-src 'self'; img-src 'self'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
+    "form-action 'self'; frame-ancestors 'none'"
 )
 MESSAGE_CSP = (
     "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline' https:; "
@@ -67,6 +83,7 @@ class Draft:
     subject: str
     message: PreviewMessage
     lint: LintView
+    desk: Desk | None = None  # a draft's editable parts; None for a sent issue
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +191,17 @@ class PreviewSource:
             subject=issue.subject,
             message=message,
             lint=lint_view(message, self.settings),
+            desk=desk_of(self.db, self.settings, issue)
+            if issue.status is IssueStatus.DRAFT
+            else None,
         )
         return seen, draft
+
+    def act(self, change: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
+        """Make an editor's change while no request composes the draft; the next request
+        sees the new fingerprint and shows the result."""
+        with self._lock:
+            return change()
 
 
 def _pages() -> jinja2.Environment:
@@ -203,16 +229,27 @@ def preview_app(
     *,
     number: int | None = None,
     allowed_hosts: Iterable[str] | None = LOOPBACK_NAMES,
+    relay: Relay | None = None,
 ) -> Starlette:
     """The preview as an ASGI app. `allowed_hosts` are the names the Host header may carry
-    (None: any, for a server bound to a non-loopback address on purpose)."""
+    (None: any, for a server bound to a non-loopback address on purpose; the desk is then
+    read-only). `relay` carries the desk's proof copies (default: the configured one)."""
     source = PreviewSource(db, settings, clock, number)
     pages = _pages()
     page, panel_part = pages.get_template("preview.html.j2"), pages.get_template("panel.html.j2")
+    editable = allowed_hosts is not None
+    token = new_token()
+    proof_relay = relay or smtp_relay(settings)
+    notices: list[tuple[bool, str]] = []  # the outcome of the last change, shown once
+
+    def desk_context() -> dict[str, object]:
+        return {"token": token, "editable": editable, "spotlight_kinds": SPOTLIGHT_KINDS}
 
     def shell(request: Request) -> Response:
         version, view = source.current()
         nonce = secrets.token_urlsafe(16)
+        notice = notices.pop() if notices else None
+        notices.clear()
         body = page.render(
             view=view,
             draft=view if isinstance(view, Draft) else None,
@@ -220,13 +257,42 @@ def preview_app(
             nonce=nonce,
             widths=WIDTHS,
             poll_ms=POLL_MS,
+            notice=notice,
+            **desk_context(),
         )
-        return _guarded(HTMLResponse(body), SHELL_CSP.format(nonce=nonce))
+        response = _guarded(HTMLResponse(body), SHELL_CSP.format(nonce=nonce))
+        # The desk's forms need a real Origin header (no-referrer would make it "null");
+        # other sites still get no referrer.
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
 
     def panel(request: Request) -> Response:
         _, view = source.current()
-        body = panel_part.render(draft=view if isinstance(view, Draft) else None)
+        body = panel_part.render(draft=view if isinstance(view, Draft) else None, **desk_context())
         return _guarded(HTMLResponse(body), "default-src 'none'")
+
+    async def desk(request: Request) -> Response:
+        if not editable:
+            return _guarded(
+                PlainTextResponse("the desk is read-only off loopback\n", status_code=403),
+                "default-src 'none'",
+            )
+        body = await request.body()
+        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if len(body) > MAX_FORM_BYTES or kind != "application/x-www-form-urlencoded":
+            return _guarded(
+                PlainTextResponse("not a form of this page\n", status_code=400),
+                "default-src 'none'",
+            )
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        why = refusal(token=token, form=form, headers=request.headers)
+        if why:
+            return _guarded(PlainTextResponse(why + "\n", status_code=403), "default-src 'none'")
+        done = await run_in_threadpool(
+            source.act, lambda: apply_action(db, settings, clock, proof_relay, form)
+        )
+        notices[:] = [done]
+        return _guarded(RedirectResponse("/", status_code=303), "default-src 'none'")
 
     def message_part(render: Callable[[Draft], Response]) -> Callable[[Request], Response]:
         def endpoint(request: Request) -> Response:
@@ -268,6 +334,7 @@ def preview_app(
         ),
         Route("/message.eml", message_part(eml), methods=["GET"]),
         Route("/version", version, methods=["GET"]),
+        Route("/desk", desk, methods=["POST"]),
     ]
     middleware = [Middleware(HostCheck, allowed=allowed_hosts)] if allowed_hosts is not None else []
     return Starlette(routes=routes, middleware=middleware)

@@ -116,7 +116,7 @@ def test_the_weekly_job_step_by_step(
     assert [i["title"] for i in events_only] == ["Cluster Forum"]
 
     composed = invoke(config, "issue", "compose")
-    assert composed.stdout.startswith("composed issue #1: 3 news, 1 events, 1 calls")
+    assert composed.stdout.startswith("composed issue #1: 3 news, 1 event, 1 call;")
 
     out = tmp_path / "preview"
     preview = invoke(config, "issue", "preview", "--out", str(out))
@@ -167,7 +167,8 @@ def test_the_weekly_job_step_by_step(
     status = json.loads(invoke(config, "status", "--json").stdout)
     assert status["sources"] == {"ok": 3}
     assert status["subscribers"] == {"active": 3}
-    assert status["items"] == {"call/published": 1, "event/published": 1, "news/published": 3}
+    # News appear once; the event and the call roll on into the next issues until they pass.
+    assert status["items"] == {"call/queued": 1, "event/queued": 1, "news/published": 3}
     assert status["latest_issue"]["number"] == 1
     assert status["latest_issue"]["status"] == "sent"
     assert status["latest_issue"]["deliveries"] == {"sent": 3}
@@ -185,7 +186,7 @@ def test_an_unanswering_source_does_not_stop_collect(
 
         code, out, err = run_main(["--config", str(config), "collect"], capsys)
 
-    assert code == 0
+    assert code == 3  # some sources failed: `digest collect --help`
     assert out.splitlines()[-1] == "collected 3 source(s): 3 new item(s), 2 failed"
     failures = err.splitlines()
     assert len(failures) == 2

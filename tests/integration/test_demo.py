@@ -166,7 +166,8 @@ def test_the_workspace_works_with_the_cli_afterwards(demo: Demo) -> None:
     config = str(demo.second.settings_file)
     listed = CliRunner().invoke(cli, ["--config", config, "items", "list"], obj=fixed)
     assert listed.exit_code == 0, (listed.output, listed.exception)
-    assert len(listed.stdout.splitlines()) == sum(demo.second.items.values())
+    rows = [line for line in listed.stdout.splitlines() if line.split()[0].isdigit()]
+    assert len(rows) == sum(demo.second.items.values())  # one line per item (and a header)
     assert "published" in listed.stdout and "expired" in listed.stdout
     status = CliRunner().invoke(cli, ["--config", config, "status", "--json"], obj=fixed)
     assert status.exit_code == 0, status.output
@@ -222,3 +223,22 @@ def test_the_workspace_files_are_the_owners_only(demo: Demo) -> None:
     assert len(files) >= 5
     assert {str(f): stat.S_IMODE(f.stat().st_mode) for f in files} == {str(f): 0o600 for f in files}
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
+
+
+def test_the_demo_issue_shows_everything_the_engine_can_do(demo: Demo) -> None:
+    """Like the sample digest: an intro in Markdown, news, events with times and places,
+    calls with deadlines, a spotlight quote, and the footer's social links and address."""
+    message = delivered(demo.second.maildir)[0]
+    body, text = message.html, message.text
+    assert "<strong>Cluster Weekly</strong>" in body and "**" not in text  # the intro
+    assert "Regions & Clusters Forum [1]" in text  # its link as a numbered reference
+    assert "[1] https://example.org/events/regions-clusters-forum" in text
+    for part in (body, text):
+        assert "LATEST NEWS" in part.upper()
+        assert "1 December 2026, 14:00–15:00 · Online" in part  # the webinar, with its time
+        assert "5 December 2026, 09:00 – 6 December 2026, 17:00 · Marrowby, Ireland" in part
+        assert "Deadline: 2 December 2026" in part  # calls with their deadlines
+        assert "never" in part and "Dr Ada Marrow" in part  # the spotlight quote
+        assert "LinkedIn" in part and "Mastodon" in part  # the footer's social links
+        assert "1 Sample Street" in part
+    assert "<strong>never</strong>" in body

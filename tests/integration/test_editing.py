@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from digest.cli import cli
 from digest.db.engine import Database
+from digest.db.items import store_entries
 from digest.db.schema import Issue
+from digest.model import Entry, ItemKind
 from tests.support.cli import invoke, write_config
 from tests.support.clock import fixed
 
@@ -127,3 +129,40 @@ def test_editor_errors_are_clear(db: Database, db_url: str, tmp_path: Path) -> N
         obj=fixed,
     )
     assert "must be http(s)" in str(bad_url.exception)
+
+
+def test_compose_counts_in_plurals_and_lists_items_left_out_for_review(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, db_url)
+    add_news(config, 1)
+    # As collect stores a call whose deadline phrase it could not read.
+    unread = Entry(
+        kind=ItemKind.CALL,
+        title="Expressions of interest",
+        link="https://example.org/calls/eoi",
+        summary="<p>Submit your interest before the end of the season.</p>",
+        guid="eoi",
+        needs_review="no deadline found",
+    )
+    store_entries(db, None, [unread], fixed())
+    invoke(
+        config,
+        "items",
+        "add",
+        "--kind",
+        "event",
+        "--title",
+        "Forum",
+        "--url",
+        "https://example.org/forum",
+        "--date",
+        "03/12/2026 14:00",
+    )
+    composed = invoke(config, "issue", "compose").output
+    assert composed.startswith("composed issue #1: 1 news, 1 event, 0 calls;")
+    flagged = composed.splitlines()[1:]
+    assert flagged[0].startswith("left out, flagged for review (1 item;")
+    assert flagged[1:] == ["  item 2 (call): Expressions of interest: no deadline found"]
+    # The event's time shows in the newsletter's time zone (UTC here).
+    assert "3 December 2026, 14:00" in draft(db).text

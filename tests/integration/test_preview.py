@@ -351,7 +351,7 @@ def test_send_test_sends_one_proof_and_leaves_the_ledger_alone(
 
     sent = invoke(config, "issue", "send", "--test", "--to", "Editor@Example.com")
 
-    assert sent.stdout.startswith("test copy of issue #1 sent to Editor@Example.com: 250 ")
+    assert sent.stdout.startswith("test copy of issue #1 sent to editor@example.com: 250 ")
     assert len(smtp_server.received) == 1
     proof = smtp_server.received[0]
     assert proof.rcpt == "editor@example.com"
@@ -375,7 +375,11 @@ def test_send_test_sends_one_proof_and_leaves_the_ledger_alone(
     )
     assert code == 1 and len(err.splitlines()) == 1 and "not a valid address" in err
     code, _, err = run_main(["--config", str(config), "issue", "send", "--test"], capsys)
-    assert code != 0 and "--test and --to ADDRESS go together" in err
+    assert code != 0 and "give --to ADDRESS or set newsletter.proof_addresses" in err
+    code, _, err = run_main(
+        ["--config", str(config), "issue", "send", "--to", "a@example.com"], capsys
+    )
+    assert code != 0 and "--to goes with --test" in err
     code, _, err = run_main(
         ["--config", str(config), "issue", "send", "--test", "--to", "a@example.com", "--dry-run"],
         capsys,
@@ -395,3 +399,16 @@ def roster(tmp_path: Path) -> Path:
     path = tmp_path / "people.csv"
     path.write_text("email,name\nann@example.com,Ann\nbob@example.com,Bob\n", encoding="utf-8")
     return path
+
+
+def test_the_demo_reports_the_html_size_lint_reports(tmp_path: Path) -> None:
+    """The demo used to count the stored HTML (with its placeholders); lint and the preview
+    measure the message as a subscriber gets it. Both now say the same number."""
+    from digest.demo import run_demo
+    from digest.lint import lint_issue
+
+    summary = run_demo(tmp_path / "demo", 1, fixed)
+    html_part = summary.preview_html.read_bytes().decode()  # as written, line ends and all
+    text_part = summary.preview_text.read_bytes().decode()
+    report = lint_issue(html_part, text_part, base_url="http://127.0.0.1:8000")
+    assert summary.issue_bytes == report.html_bytes == len(html_part.encode())

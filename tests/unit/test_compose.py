@@ -180,3 +180,17 @@ def test_an_empty_queue_gives_an_empty_plan() -> None:
     result = plan([])
     assert result.size == 0
     assert result.sections == {"news": (), "events": (), "calls": ()}
+
+
+def test_compose_counts_are_proper_plurals() -> None:
+    from digest.compose.draft import counts_line
+
+    one = IssuePlan(number=1, date=NOW, news=(news("a", timedelta(0)),), calls=(call("c", NOW),))
+    assert counts_line(one) == "1 news, 0 events, 1 call"
+    two = IssuePlan(
+        number=2,
+        date=NOW,
+        events=(event("e", NOW), event("f", NOW)),
+        calls=(call("c", NOW), call("d", NOW)),
+    )
+    assert counts_line(two) == "0 news, 2 events, 2 calls"

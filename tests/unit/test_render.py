@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from collections.abc import Callable
@@ -215,3 +216,161 @@ def test_unknown_variable_in_the_subject_names_the_setting(make_settings: MakeSe
     settings = make_settings(newsletter_subject="{{ nme }} #{{ number }}")
     with pytest.raises(RenderError, match=r"newsletter\.subject"):
         render_issue(full_plan(), settings)
+
+
+# Issue 13: event times, recurring events, items without a URL, links in the text part,
+# the intro and spotlight in Markdown.
+
+
+def event_at(
+    item_id: int, title: str, start: datetime, end: datetime | None = None, link: str = "x"
+) -> QueuedItem:
+    return QueuedItem(
+        id=item_id,
+        kind=ItemKind.EVENT,
+        title=title,
+        link=f"https://example.org/events/{item_id}" if link else "",
+        summary="",
+        published_at=NOW,
+        event_start=start,
+        event_end=end,
+        location="Brussels",
+    )
+
+
+def test_event_times_show_in_the_newsletter_time_zone(make_settings: MakeSettings) -> None:
+    settings = make_settings(newsletter_timezone="Europe/Brussels")
+    webinar = event_at(1, "Webinar", datetime(2026, 12, 15, 13, 0, tzinfo=UTC))  # 14:00 CET
+    fair = event_at(  # all day, 15-16 December in Brussels
+        2,
+        "Fair",
+        datetime(2026, 12, 14, 23, 0, tzinfo=UTC),
+        datetime(2026, 12, 16, 22, 59, 59, tzinfo=UTC),
+    )
+    talk = event_at(
+        3,
+        "Talk",
+        datetime(2026, 12, 17, 9, 30, tzinfo=UTC),
+        datetime(2026, 12, 17, 11, 0, tzinfo=UTC),
+    )
+    issue = render_issue(IssuePlan(number=1, date=NOW, events=(webinar, fair, talk)), settings)
+    for part in (issue.html, issue.text):
+        assert "15 December 2026, 14:00" in part
+        assert "15–16 December 2026 · Brussels" in part  # all day: the dates only
+        assert "17 December 2026, 10:30–12:00" in part
+
+
+def test_a_weekly_recurring_event_is_listed_once_with_weekly(settings: Settings) -> None:
+    from digest.compose.plan import plan_issue
+    from digest.settings import ComposeSettings
+
+    start = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    occurrences = [  # as a calendar's series is collected: one item per occurrence
+        dataclasses.replace(event_at(10 + n, "Open office hour", start), id=10 + n)
+        for n in range(3)
+    ]
+    occurrences = [
+        dataclasses.replace(
+            o, event_start=start + timedelta(days=7 * n), link="https://example.org/office-hour"
+        )
+        for n, o in enumerate(occurrences)
+    ]
+    other = event_at(20, "Forum", start + timedelta(days=2))
+    plan = plan_issue(
+        [*occurrences, other], number=1, now=NOW, cfg=ComposeSettings(lookahead_days=90)
+    )
+    assert [e.id for e in plan.events] == [10, 20]  # the series once, at its next date
+    issue = render_issue(plan, settings)
+    for part in (issue.html, issue.text):
+        assert part.count("Open office hour") == 1
+        assert "weekly from 26 November 2026, 15:00" in part
+
+
+def test_irregular_series_lists_its_dates(settings: Settings) -> None:
+    from digest.compose.plan import SeriesItem
+
+    first = event_at(1, "Clinic", datetime(2026, 12, 1, 0, 0, tzinfo=UTC))
+    dates = (
+        first.event_start,
+        datetime(2026, 12, 3, tzinfo=UTC),
+        datetime(2026, 12, 9, tzinfo=UTC),
+    )
+    fields = {f.name: getattr(first, f.name) for f in dataclasses.fields(first)}
+    series = SeriesItem(**fields, dates=tuple(d for d in dates if d is not None))
+    issue = render_issue(IssuePlan(number=1, date=NOW, events=(series,)), settings)
+    assert "1 December, 3 December, 9 December 2026" in issue.text
+
+
+def test_an_event_or_call_without_url_has_no_empty_link_nor_blank_lines(
+    settings: Settings,
+) -> None:
+    event = event_at(1, "Local meetup", NOW + timedelta(days=3), link="")
+    call = dataclasses.replace(
+        item(2, ItemKind.CALL, "Quiet call", deadline=NOW + timedelta(days=9)), link=""
+    )
+    issue = render_issue(IssuePlan(number=1, date=NOW, events=(event,), calls=(call,)), settings)
+    assert 'href=""' not in issue.html
+    assert "Local meetup" in issue.html and "Quiet call" in issue.html
+    events = issue.text.split("UPCOMING EVENTS")[1].split("--\n")[0]
+    assert "\n\n\n" not in events
+    lines = events.split("\n")
+    meetup = lines.index("Local meetup")
+    assert lines[meetup + 1].startswith("26 November 2026")
+    assert lines[meetup + 2] == ""  # the blank line separates items, never an empty link
+    assert "OPEN CALLS" in lines[meetup + 3 :]
+
+
+def test_event_and_call_titles_look_like_links(rendered: RenderedIssue) -> None:
+    for title in ("Winter summit", "Research grants"):
+        anchor = re.search(r"<a [^>]*>" + title, rendered.html)
+        assert anchor is not None and "text-decoration:underline" in anchor.group(0)
+
+
+def test_links_in_summaries_keep_their_urls_in_the_text_part(settings: Settings) -> None:
+    story = item(
+        1,
+        ItemKind.NEWS,
+        "Story",
+        '<p>Read the <a href="https://example.org/report">full report</a> and the '
+        '<a href="https://example.org/annex">annex</a>.</p>',
+    )
+    issue = render_issue(IssuePlan(number=1, date=NOW, news=(story,)), settings)
+    assert "Read the full report [1] and the annex [2]." in issue.text
+    assert "[1] https://example.org/report\n[2] https://example.org/annex\n" in issue.text
+
+
+def test_read_more_follows_every_summary_at_the_same_gap(settings: Settings) -> None:
+    plain = item(1, ItemKind.NEWS, "Plain", "Just text, no paragraph.")
+    para = item(2, ItemKind.NEWS, "Para", "<p>One paragraph.</p>")
+    html = render_issue(IssuePlan(number=1, date=NOW, news=(plain, para)), settings).html
+    assert re.search(r"<p [^>]*margin:0 0 10px 0[^>]*>Just text, no paragraph.</p>", html)
+    read_more = re.findall(r'padding:([^;"]+)[^>]*><div[^>]*><a href="[^"]+"[^>]*>Read more', html)
+    assert len(read_more) == 2 and len(set(read_more)) == 1
+
+
+def test_intro_and_spotlight_are_markdown_sanitized(settings: Settings) -> None:
+    from digest.model import Spotlight
+
+    intro = (
+        "We have **two** things.\n\n<script>alert(1)</script>\n\n"
+        '[bad](javascript:alert(2)) and <a href="javascript:alert(3)">worse</a> '
+        "and [good](https://example.org/good)."
+    )
+    spotlight = Spotlight(kind="quote", text="Clusters *matter*.", by="A. Person")
+    plan = IssuePlan(
+        number=1,
+        date=NOW,
+        news=(item(1, ItemKind.NEWS, "Story"),),
+        intro=intro,
+        spotlight=spotlight,
+    )
+    issue = render_issue(plan, settings)
+    assert "<strong>two</strong>" in issue.html
+    assert "<em>matter</em>" in issue.html
+    assert "<script" not in issue.html and "alert(1)" not in issue.html
+    assert 'href="javascript' not in issue.html  # the link is gone; its words may stay
+    assert re.search(r'<a [^>]*href="https://example.org/good"', issue.html)
+    assert "**" not in issue.text and "We have two things." in issue.text
+    assert "good [1]" in issue.text and "[1] https://example.org/good" in issue.text
+    assert '"Clusters matter."' in issue.text
+    assert "alert(1)" not in issue.text and "alert(3)" not in issue.text

@@ -388,3 +388,25 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         if f"{doc.section}.{doc.key}" not in readme
     ]
     assert not missing, f"settings missing from README.md: {', '.join(missing)}"
+
+
+def test_a_bad_value_from_the_environment_is_blamed_on_its_variable(tmp_path: Path) -> None:
+    path = tmp_path / "digest.toml"
+    path.write_text(f'[security]\nsecret_key = "{TEST_SECRET_KEY}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={"DIGEST_NEWSLETTER_TIMEZONE": "Mars/Olympus"})
+    message = str(caught.value)
+    assert message.startswith("environment variable DIGEST_NEWSLETTER_TIMEZONE: ")
+    assert "newsletter.timezone: unknown time zone 'Mars/Olympus'" in message
+    assert str(path) not in message
+
+
+def test_a_bad_value_from_the_file_is_still_blamed_on_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "digest.toml"
+    path.write_text(
+        f'[security]\nsecret_key = "{TEST_SECRET_KEY}"\n[schedule]\ntimezone = "Nowhere/X"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={"DIGEST_NEWSLETTER_TIMEZONE": "Europe/Paris"})
+    assert str(caught.value).startswith(f"{path.resolve()}: schedule.timezone: ")
