@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import nh3
 from markupsafe import Markup
 
+from digest.colors import readable_on
 from digest.model import QueuedItem
 from digest.text import (
     SUMMARY_ATTRIBUTES,
@@ -125,4 +126,5 @@ def make_filters(timezone: str) -> dict[str, object]:
         "markdown_inline": markdown_inline,
         "markdown_text": markdown_plain,
         "wrap": wrap,
+        "readable_on": readable_on,  # the dark mode's brand colour
     }

@@ -7,18 +7,21 @@ from typing import Any
 
 import pytest
 
-from digest.lint.contrast import (
-    PAGE_SCRIPT,
+from digest.colors import (
     Rgba,
     composite,
-    contrast_findings,
     contrast_ratio,
+    parse_color,
+    readable_on,
+    relative_luminance,
+)
+from digest.lint.contrast import (
+    PAGE_SCRIPT,
+    contrast_findings,
     effective_background,
     is_large,
     lowest,
     minimum_ratio,
-    parse_color,
-    relative_luminance,
     sample_of,
     violations,
 )
@@ -125,3 +128,19 @@ def test_the_page_script_measures_nothing_itself() -> None:
     """The ratio logic stays in Python: the script only reports colours and sizes."""
     assert "backgrounds" in PAGE_SCRIPT and "getComputedStyle" in PAGE_SCRIPT
     assert "luminance" not in PAGE_SCRIPT.lower() and "4.5" not in PAGE_SCRIPT
+
+
+@pytest.mark.parametrize(
+    ("brand", "expected"),
+    [
+        ("#1d4e89", "#7795b8"),  # the default brand: mixed until it reads on the dark card
+        ("#ffffff", "#ffffff"),  # already light: unchanged
+        ("#000", "#999999"),  # short form; black needs most of the way to white
+    ],
+)
+def test_a_brand_colour_is_lightened_until_it_reads_on_the_dark_card(
+    brand: str, expected: str
+) -> None:
+    lighter = readable_on(brand, "#161b22", 4.8)
+    assert lighter == expected
+    assert contrast_ratio(parse_color(lighter), parse_color("#161b22")) >= 4.8
