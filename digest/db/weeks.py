@@ -41,9 +41,17 @@ def _week_issue(row: Issue) -> WeekIssue:
 
 
 def issue_for_week(db: Database, slot: datetime) -> WeekIssue | None:
-    """The issue made for the weekly time `slot`; None when none was."""
+    """The issue of the weekly time `slot`: the one made for it, else one an operator began
+    sending by hand since then (`digest issue send`), which is that week's issue too; None
+    when there is neither."""
     with db.session() as session:
         row = session.scalars(select(Issue).where(Issue.week_slot == slot)).first()
+        if row is None:
+            row = session.scalars(
+                select(Issue)
+                .where(Issue.week_slot.is_(None), Issue.send_started_at >= slot)
+                .order_by(Issue.number.desc())
+            ).first()
         return None if row is None else _week_issue(row)
 
 

@@ -339,3 +339,21 @@ def test_the_bounces_job_reads_the_configured_maildir(
     assert bounces.outcome is JobOutcome.OK
     assert bounces.line.startswith("1 message processed")
     assert list((maildir / "new").iterdir()) == []
+
+
+def test_an_issue_sent_by_hand_after_the_weekly_time_is_that_weeks_issue(
+    db: Database, settings: Settings, clock: Clock, tmp_path: Path, smtp_server: SmtpTestServer
+) -> None:
+    """NOW is Monday 08:00, an hour after the weekly time: the operator's own send of #1
+    counts for this week, so the weekly job sends no second issue (events and calls are back
+    in the queue after a send, so there would be enough items for one)."""
+    seed(db, clock, tmp_path, PEOPLE)
+    compose_issue(db, settings, clock)
+    ctx = _context(db, settings, clock)
+    send_issue(db, settings, clock, relay=ctx.relay)
+    assert len(smtp_server.received) == PEOPLE
+    result = run_job(ctx, JobName.WEEKLY)
+    assert len(smtp_server.received) == PEOPLE
+    with db.session() as session:
+        assert session.scalars(select(Issue.number)).all() == [1]
+    assert result.outcome is not JobOutcome.FAILED
