@@ -165,52 +165,46 @@ def _own_or_none(value: str, own: str) -> str | None:
     return None if not value or value == own.strip() else value
 
 
-Action = Callable[[Database, Settings, Callable[[], datetime], Relay, Mapping[str, str]], str]
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """What every desk action works with: the database, the settings, the clock, the relay."""
+
+    db: Database
+    settings: Settings
+    clock: Callable[[], datetime]
+    relay: Relay
+
+
+Action = Callable[[Editor, Mapping[str, str]], str]
 
 
 def _toggle(verb: str, *, pinned: bool | None = None, excluded: bool | None = None) -> Action:
-    def act(
-        db: Database,
-        settings: Settings,
-        clock: Callable[[], datetime],
-        relay: Relay,
-        form: Mapping[str, str],
-    ) -> str:
+    def act(editor: Editor, form: Mapping[str, str]) -> str:
         item_id = _item(form)
-        edit_item(db, settings, clock, item_id, pinned=pinned, excluded=excluded)
+        edit_item(
+            editor.db, editor.settings, editor.clock, item_id, pinned=pinned, excluded=excluded
+        )
         return f"item {item_id} {verb}"
 
     return act
 
 
 def _move(step: int) -> Action:
-    def act(
-        db: Database,
-        settings: Settings,
-        clock: Callable[[], datetime],
-        relay: Relay,
-        form: Mapping[str, str],
-    ) -> str:
+    def act(editor: Editor, form: Mapping[str, str]) -> str:
         item_id, position = _item(form), _position(form) + step
-        edit_item(db, settings, clock, item_id, position=max(position, 1))
+        edit_item(editor.db, editor.settings, editor.clock, item_id, position=max(position, 1))
         return f"item {item_id} moved to place {max(position, 1)}"
 
     return act
 
 
-def _edit(
-    db: Database,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    relay: Relay,
-    form: Mapping[str, str],
-) -> str:
+def _edit(editor: Editor, form: Mapping[str, str]) -> str:
     item_id = _item(form)
-    own = get_item(db, item_id)
+    own = get_item(editor.db, item_id)
     edit_item(
-        db,
-        settings,
-        clock,
+        editor.db,
+        editor.settings,
+        editor.clock,
         item_id,
         title=_own_or_none(form.get("title", ""), own.title) if "title" in form else UNSET,
         summary=_own_or_none(form.get("summary", ""), own.summary) if "summary" in form else UNSET,
@@ -218,37 +212,21 @@ def _edit(
     return f"item {item_id} edited"
 
 
-def _reset(
-    db: Database,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    relay: Relay,
-    form: Mapping[str, str],
-) -> str:
+def _reset(editor: Editor, form: Mapping[str, str]) -> str:
     item_id = _item(form)
-    edit_item(db, settings, clock, item_id, title=None, summary=None, position=None)
+    edit_item(
+        editor.db, editor.settings, editor.clock, item_id, title=None, summary=None, position=None
+    )
     return f"item {item_id}: its own title, summary and place again"
 
 
-def _intro(
-    db: Database,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    relay: Relay,
-    form: Mapping[str, str],
-) -> str:
+def _intro(editor: Editor, form: Mapping[str, str]) -> str:
     text = form.get("intro", "")
-    set_intro(db, settings, clock, text)
+    set_intro(editor.db, editor.settings, editor.clock, text)
     return "intro saved" if text.strip() else "intro removed"
 
 
-def _spotlight(
-    db: Database,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    relay: Relay,
-    form: Mapping[str, str],
-) -> str:
+def _spotlight(editor: Editor, form: Mapping[str, str]) -> str:
     spotlight = Spotlight(
         kind=form.get("kind", "quote"),
         title=form.get("title", ""),
@@ -256,31 +234,19 @@ def _spotlight(
         by=form.get("by", ""),
         url=form.get("url", ""),
     )
-    set_spotlight(db, settings, clock, spotlight)
+    set_spotlight(editor.db, editor.settings, editor.clock, spotlight)
     return "spotlight saved"
 
 
-def _clear_spotlight(
-    db: Database,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    relay: Relay,
-    form: Mapping[str, str],
-) -> str:
-    set_spotlight(db, settings, clock, None)
+def _clear_spotlight(editor: Editor, form: Mapping[str, str]) -> str:
+    set_spotlight(editor.db, editor.settings, editor.clock, None)
     return "spotlight removed"
 
 
-def _proof(
-    db: Database,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    relay: Relay,
-    form: Mapping[str, str],
-) -> str:
-    recipients = proof_recipients((), settings.newsletter.proof_addresses)
-    issue = latest_issue(db)
-    outcomes = send_proofs(issue, settings, recipients, clock(), relay)
+def _proof(editor: Editor, form: Mapping[str, str]) -> str:
+    recipients = proof_recipients((), editor.settings.newsletter.proof_addresses)
+    issue = latest_issue(editor.db)
+    outcomes = send_proofs(issue, editor.settings, recipients, editor.clock(), editor.relay)
     sent = [o.address for o in outcomes if o.ok]
     failed = [o.error for o in outcomes if not o.ok]
     said = f"proof of issue #{issue.number} sent to {', '.join(sent)}" if sent else ""
@@ -318,6 +284,6 @@ def apply_action(
     if action is None:
         return False, f"unknown action {form.get('action', '')!r}"
     try:
-        return True, action(db, settings, clock, relay, form)
+        return True, action(Editor(db, settings, clock, relay), form)
     except DigestError as e:
         return False, " ".join(str(e).split())

@@ -78,7 +78,9 @@ def test_start_up_runs_what_is_due_at_once_and_logs_each_next_run(
     settings = make_settings(db_url, schedule_proof_hours_before=20)
     seed(db, clock, tmp_path, 2)
     issue = compose_issue(db, settings, clock)
-    start_sending(db, issue.id, clock())  # a send the last daemon left unfinished
+    # A send the last daemon left unfinished, begun before this week's time (07:00): it is
+    # last week's issue, so this week's is still due.
+    start_sending(db, issue.id, clock() - timedelta(hours=2))
     with caplog.at_level(logging.INFO, logger="digest.daemon"):
         scheduler = build_scheduler(_context(db, settings, clock))
     lines = [r.getMessage() for r in caplog.records if r.name == "digest.daemon"]

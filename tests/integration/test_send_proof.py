@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.db.engine import Database
 from digest.errors import ConfigError, PermanentSendError, TemporarySendError
 from digest.model import IssueStatus, StoredIssue
 from digest.send.proof import proof_recipients, send_proof
@@ -80,7 +81,7 @@ def proof_config(tmp_path: Path, db_url: str, port: int, extra: str = "") -> Pat
 
 
 def test_proofs_to_several_editors_given_on_the_command_line(
-    db_url: str, tmp_path: Path, smtp_server: SmtpTestServer
+    db: Database, db_url: str, tmp_path: Path, smtp_server: SmtpTestServer
 ) -> None:
     config = proof_config(tmp_path, db_url, smtp_server.port)
 
@@ -109,6 +110,7 @@ def test_proofs_to_several_editors_given_on_the_command_line(
 
 
 def test_without_to_the_configured_proof_addresses_get_it_and_a_refusal_stops_no_one(
+    db: Database,  # an empty database: PostgreSQL's is shared by the session
     db_url: str,
     tmp_path: Path,
     smtp_server: SmtpTestServer,
@@ -136,6 +138,7 @@ def test_without_to_the_configured_proof_addresses_get_it_and_a_refusal_stops_no
 
 
 def test_an_invalid_address_among_several_sends_nothing(
+    db: Database,  # an empty database: PostgreSQL's is shared by the session
     db_url: str,
     tmp_path: Path,
     smtp_server: SmtpTestServer,
