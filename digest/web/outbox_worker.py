@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -46,6 +47,14 @@ class OutboxWorker:
             self._thread.join(timeout)
             self._thread = None
 
+    def _pause(self, seconds: float) -> None:
+        """Until woken or `seconds` have passed, in short sleeps rather than one timed
+        Event.wait: under libfaketime (the test suite run with the clock a year ahead) a timed
+        wait is handed a deadline a year away and never ends."""
+        end = time.monotonic() + seconds
+        while not self._wake.is_set() and time.monotonic() < end:
+            time.sleep(min(0.05, seconds))
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
@@ -55,4 +64,4 @@ class OutboxWorker:
                     LOG.info("%s", report.line)
             except Exception:  # the database may be away for a moment: try again later
                 LOG.exception("sending the outbox failed")
-            self._wake.wait(self.poll_seconds)
+            self._pause(self.poll_seconds)
