@@ -96,7 +96,12 @@ def demo(app: App, workspace: Path, count: int, as_json: bool) -> None:
     if as_json:
         echo_json(summary.as_dict())
         return
-    items = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.items.items()))
+    from digest.compose.draft import plural
+
+    items = ", ".join(
+        plural(n, kind, "news" if kind == "news" else None)
+        for kind, n in sorted(summary.items.items())
+    )
     click.echo(
         f"\nDemo finished in {time.perf_counter() - started:.1f}s\n"
         f"  collected      {items}\n"

@@ -6,6 +6,7 @@ import email
 import email.policy
 import html
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -242,3 +243,19 @@ def test_the_demo_issue_shows_everything_the_engine_can_do(demo: Demo) -> None:
         assert "LinkedIn" in part and "Mastodon" in part  # the footer's social links
         assert "1 Sample Street" in part
     assert "<strong>never</strong>" in body
+
+
+def test_the_demo_command_says_what_it_collected_in_words(tmp_path: Path) -> None:
+    """Issue 13, item 7: "5 calls, 7 events, 8 news", not "5 call"."""
+    digest = Path(sys.executable).parent / "digest"
+    result = subprocess.run(
+        [str(digest), "demo", "--subscribers", "3", "--workspace", str(tmp_path / "words")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "collected" in line]
+    assert re.fullmatch(r"  collected +\d+ calls, \d+ events, \d+ news", line), line
