@@ -63,23 +63,29 @@ def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
     return strip_tracking(value) if attribute == "href" else value
 
 
+def allowlisted(markup: str) -> str:
+    """`markup` through the summary allowlist (nh3): no scripts, handlers, iframes, forms or
+    styles, and no invisible characters, checked after nh3 has decoded the entities."""
+    return visible(
+        nh3.clean(
+            CONTROL_CHARS.sub("", markup),
+            tags=SUMMARY_TAGS,
+            attributes=SUMMARY_ATTRIBUTES,
+            url_schemes=URL_SCHEMES,
+            link_rel="noopener noreferrer",
+            clean_content_tags={"script", "style"},
+            attribute_filter=_filter_attribute,
+        ).strip()
+    )
+
+
 def sanitize_summary(markup: str, limit: int) -> str:
     """Allowlisted HTML (no scripts, handlers, iframes, forms or styles), cut to `limit` chars.
 
     A summary longer than the limit becomes plain text cut at a word boundary, so the cut
     can never leave a tag open.
     """
-    clean = nh3.clean(
-        CONTROL_CHARS.sub("", markup),
-        tags=SUMMARY_TAGS,
-        attributes=SUMMARY_ATTRIBUTES,
-        url_schemes=URL_SCHEMES,
-        link_rel="noopener noreferrer",
-        clean_content_tags={"script", "style"},
-        attribute_filter=_filter_attribute,
-    ).strip()
-    # After nh3, which decodes the invisible characters a feed wrote as entities.
-    clean = visible(clean)
+    clean = allowlisted(markup)
     text = plain_text(clean)
     if len(text) <= limit:
         return clean
@@ -142,17 +148,7 @@ def markdown_html(source: str, *, inline: bool = False) -> str:
     renders one paragraph's worth without the surrounding <p>."""
     md = _markdown()
     rendered = md.renderInline(source) if inline else md.render(source)
-    return visible(
-        nh3.clean(
-            CONTROL_CHARS.sub("", rendered),
-            tags=SUMMARY_TAGS,
-            attributes=SUMMARY_ATTRIBUTES,
-            url_schemes=URL_SCHEMES,
-            link_rel="noopener noreferrer",
-            clean_content_tags={"script", "style"},
-            attribute_filter=_filter_attribute,
-        ).strip()
-    )
+    return allowlisted(rendered)
 
 
 class _TextWithLinks(HTMLParser):

@@ -32,7 +32,7 @@ class JobRunView:
     line: str
 
 
-def _view(row: JobRun) -> JobRunView:
+def job_run_view(row: JobRun) -> JobRunView:
     return JobRunView(
         id=row.id,
         job=row.job,
@@ -72,7 +72,7 @@ def last_runs(db: Database) -> dict[str, JobRunView]:
     with db.session() as session:
         latest = select(JobRun.job, func.max(JobRun.id).label("id")).group_by(JobRun.job).subquery()
         rows = session.scalars(select(JobRun).join(latest, JobRun.id == latest.c.id))
-        return {row.job: _view(row) for row in rows}
+        return {row.job: job_run_view(row) for row in rows}
 
 
 def recent_runs(db: Database, limit: int = 20, job: str | None = None) -> list[JobRunView]:
@@ -81,7 +81,7 @@ def recent_runs(db: Database, limit: int = 20, job: str | None = None) -> list[J
         query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
         if job is not None:
             query = query.where(JobRun.job == job)
-        return [_view(row) for row in session.scalars(query)]
+        return [job_run_view(row) for row in session.scalars(query)]
 
 
 def last_started(db: Database, job: str, *outcomes: JobOutcome) -> datetime | None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from digest.db.bounces import IssueBounces, issue_stats
 from digest.db.engine import Database
 from digest.db.issues import to_stored
-from digest.db.jobs import JobOutcome, JobRunView
+from digest.db.jobs import JobOutcome, JobRunView, job_run_view
 from digest.db.ledger import counts as delivery_counts
 from digest.db.schema import Delivery, Issue, Item, JobRun
 from digest.db.subscribers import status_counts
@@ -112,11 +112,4 @@ def last_failed_run(db: Database) -> JobRunView | None:
         ).first()
         if row is None:
             return None
-        return JobRunView(
-            id=row.id,
-            job=row.job,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            outcome=JobOutcome(row.outcome),
-            line=row.line,
-        )
+        return job_run_view(row)

@@ -11,13 +11,12 @@ from click.testing import CliRunner, Result
 
 from digest.bounces.process import process_message
 from digest.cli import cli
-from digest.db import subscribers as people
 from digest.db.engine import Database
-from digest.db.schema import Delivery, Issue
 from digest.settings import Settings, load_settings
 from tests.support.cli import write_config
 from tests.support.clock import NOW, fixed
 from tests.support.dsn import auto_reply, complaint, dsn
+from tests.support.seed import mailed_issue
 
 BASE = "newsletter@example.com"
 
@@ -34,27 +33,7 @@ def config(db: Database, db_url: str, tmp_path: Path) -> Path:
     report about a stranger come back."""
     path = write_config(tmp_path, db_url)
     settings = load_settings(path)
-    ids = [
-        people.add(
-            db, settings.signing_keys, f"user{n}@example.com", NOW,
-            name="", language="", origin="test", force=False,
-        ).id
-        for n in range(40)
-    ]  # fmt: skip
-    with db.session() as session:
-        issue = Issue(
-            number=1, subject="Issue 1", status="sent", created_at=NOW, composed_at=NOW,
-            send_started_at=NOW, sent_at=NOW,
-        )  # fmt: skip
-        session.add(issue)
-        session.flush()
-        session.add_all(
-            Delivery(
-                issue_id=issue.id, subscriber_id=sid, status="sent", attempts=1,
-                message_id=f"<1.{sid}>", created_at=NOW, updated_at=NOW, sent_at=NOW,
-            )
-            for sid in ids
-        )  # fmt: skip
+    mailed_issue(db, settings, 40)
     for raw in (
         dsn(to=BASE, recipient="user1@example.com", serial="1"),
         dsn(to=BASE, recipient="user2@example.com", status="4.2.2", code=452, serial="2"),

@@ -32,7 +32,7 @@ from digest.send.message import build_template
 from digest.send.personalize import Personalizer
 from digest.settings import Settings
 from digest.web.preview import preview_app
-from tests.support.cli import DIGEST, invoke, run_main, write_config
+from tests.support.cli import DIGEST, add_item, invoke, run_main, write_config
 from tests.support.clock import NOW, Clock, fixed, fixed_time_env
 from tests.support.smtp import SmtpTestServer
 
@@ -40,24 +40,6 @@ with warnings.catch_warnings():
     # Starlette's TestClient would rather have the `httpx2` package; httpx does the same here.
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
-
-
-def add_item(config: Path, title: str, day: int = 20) -> None:
-    invoke(
-        config,
-        "items",
-        "add",
-        "--kind",
-        "news",
-        "--title",
-        title,
-        "--url",
-        f"https://example.org/{title.lower().replace(' ', '-')}",
-        "--summary",
-        f"About {title}.",
-        "--date",
-        f"{day:02d}/11/2026",
-    )
 
 
 def copy_templates(folder: Path) -> Path:

@@ -24,7 +24,7 @@ from digest.settings import Settings
 from digest.web import listen, url_of
 from digest.web.preview import preview_app
 from tests.support.browser import CHROMIUM, Chromium
-from tests.support.cli import invoke, write_config
+from tests.support.cli import add_item, write_config
 from tests.support.clock import Clock
 from tests.support.smtp import SmtpTestServer
 
@@ -34,24 +34,6 @@ with warnings.catch_warnings():
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-def add_item(config: Path, title: str, day: int) -> None:
-    invoke(
-        config,
-        "items",
-        "add",
-        "--kind",
-        "news",
-        "--title",
-        title,
-        "--url",
-        f"https://example.org/{title.lower().replace(' ', '-')}",
-        "--summary",
-        f"About {title}.",
-        "--date",
-        f"{day:02d}/11/2026",
-    )
 
 
 @dataclass

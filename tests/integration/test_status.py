@@ -29,6 +29,7 @@ from digest.settings import load_settings
 from tests.support.cli import run_main, write_config
 from tests.support.clock import NOW, Clock
 from tests.support.dsn import complaint
+from tests.support.seed import mailed_issue
 
 BASE = "newsletter@example.com"
 
@@ -190,27 +191,7 @@ def test_a_complaint_rate_over_the_threshold_needs_attention(
     config: Path, db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = load_settings(config)
-    ids = [
-        people.add(
-            db, settings.signing_keys, f"user{n}@example.com", NOW,
-            name="", language="", origin="test", force=False,
-        ).id
-        for n in range(40)
-    ]  # fmt: skip
-    with db.session() as session:
-        issue = Issue(
-            number=1, subject="Issue 1", status="sent", created_at=NOW, composed_at=NOW,
-            send_started_at=NOW, sent_at=NOW,
-        )  # fmt: skip
-        session.add(issue)
-        session.flush()
-        session.add_all(
-            Delivery(
-                issue_id=issue.id, subscriber_id=sid, status="sent", attempts=1,
-                message_id=f"<1.{sid}>", created_at=NOW, updated_at=NOW, sent_at=NOW,
-            )
-            for sid in ids
-        )  # fmt: skip
+    mailed_issue(db, settings, 40)
     raw = complaint(to=BASE, recipient="user3@example.com", mail_from=BASE)
     process_message(db, settings, raw, channel="maildir", now=NOW)
     code, _, err = status(config, capsys)

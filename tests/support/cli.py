@@ -63,3 +63,22 @@ def assert_one_error_line(code: int, err: str, *expected: str) -> None:
     assert lines[0].startswith("digest: error: "), err
     for text in expected:
         assert text in lines[0], err
+
+
+def add_item(config: Path, title: str, day: int = 20) -> None:
+    """Queue a news item `title` dated `day` November 2026, through the CLI."""
+    invoke(
+        config,
+        "items",
+        "add",
+        "--kind",
+        "news",
+        "--title",
+        title,
+        "--url",
+        f"https://example.org/{title.lower().replace(' ', '-')}",
+        "--summary",
+        f"About {title}.",
+        "--date",
+        f"{day:02d}/11/2026",
+    )

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from digest.db import subscribers as people
 from digest.db.engine import Database
 from digest.db.items import store_entries
+from digest.db.schema import Delivery, Issue
 from digest.model import Entry, ItemKind
+from digest.settings import Settings
 from subscribers.importer import import_csv
-from tests.support.clock import Clock
+from tests.support.clock import NOW, Clock
 
 
 def seed(db: Database, clock: Clock, tmp_path: Path, count: int) -> None:
@@ -49,3 +52,29 @@ def seed(db: Database, clock: Clock, tmp_path: Path, count: int) -> None:
         encoding="utf-8",
     )
     import_csv(db, roster, now)
+
+
+def mailed_issue(db: Database, settings: Settings, count: int) -> list[int]:
+    """Issue #1, sent at NOW to `count` subscribers user0@example.com…; their ids."""
+    ids = [
+        people.add(
+            db, settings.signing_keys, f"user{n}@example.com", NOW,
+            name="", language="", origin="test", force=False,
+        ).id
+        for n in range(count)
+    ]  # fmt: skip
+    with db.session() as session:
+        issue = Issue(
+            number=1, subject="Issue 1", status="sent", created_at=NOW, composed_at=NOW,
+            send_started_at=NOW, sent_at=NOW,
+        )  # fmt: skip
+        session.add(issue)
+        session.flush()
+        session.add_all(
+            Delivery(
+                issue_id=issue.id, subscriber_id=sid, status="sent", attempts=1,
+                message_id=f"<1.{sid}>", created_at=NOW, updated_at=NOW, sent_at=NOW,
+            )
+            for sid in ids
+        )  # fmt: skip
+    return ids
